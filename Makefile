@@ -1,0 +1,33 @@
+# Two commands for a fresh clone: `make demo` and `make test`.
+# Each creates .venv on first use (or when pyproject.toml changes) and installs actlab into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint ui clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## Train the MLP on WDBC (real data, offline) and log the run to mlruns/.
+	$(BIN)/actlab fit --config configs/quickstart.yaml
+
+test: $(STAMP)  ## The whole suite, slow and server tests included (what CI runs).
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## Skip the tests marked slow.
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+ui: $(STAMP)  ## Open the MLflow UI on mlruns/ at http://127.0.0.1:5000
+	$(BIN)/actlab ui
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,42 @@
+"""actlab's own subcommands beside LightningCLI's: ``ui`` (and more registered by other modules)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from actlab.cli import extra_command
+from actlab.tracking.mlflow import default_tracking_uri, mlruns_dir
+
+
+def ui_command_line(host: str, port: int, tracking_uri: str) -> list[str]:
+    """The ``mlflow ui`` command line for ``tracking_uri``, artifacts served from ``mlruns/``."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
+    cmd += ["--host", host, "--port", str(port)]
+    if tracking_uri.startswith("sqlite:"):
+        cmd += ["--default-artifact-root", (mlruns_dir() / "artifacts").as_uri()]
+    return cmd
+
+
+@extra_command("ui", "open the MLflow UI on the tracking store (127.0.0.1:5000 by default)")
+def ui(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="actlab ui", description="Serve the MLflow UI.")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument(
+        "--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
+    )
+    args = parser.parse_args(argv)
+    uri = args.tracking_uri or default_tracking_uri()
+    if uri.startswith("http"):
+        print(f"the tracking store is a server already: open {uri}")
+        return 0
+    cmd = ui_command_line(args.host, args.port, uri)
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0

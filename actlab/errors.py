@@ -1,0 +1,30 @@
+"""Exception types for user-facing errors: the CLI prints them as one line, without a traceback."""
+
+
+class ActlabError(ValueError):
+    """Bad user input (config value, name, file) that the CLI reports as one line and exit code 2."""
+
+
+class UnknownNameError(ActlabError, KeyError):
+    """A name that is not in a registry; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_name_message(kind: str, name: str, valid: list[str], *, show: int = 40) -> str:
+    """Build "unknown <kind> 'x'; did you mean ...? valid: a, b, c" for a registry miss.
+
+    Args:
+        kind: what the name names ("model", "activation", ...).
+        name: the name that was given.
+        valid: every valid name.
+        show: at most this many valid names are listed; the rest are counted.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(sorted(valid)[:show])
+    more = f" (and {len(valid) - show} more)" if len(valid) > show else ""
+    return f"unknown {kind} {name!r}{hint} valid: {listed}{more}"

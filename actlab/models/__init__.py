@@ -1,0 +1,10 @@
+"""actlab's networks, registered with timm so ``timm.create_model(name)`` builds them.
+
+Importing this package registers every model; :data:`ACTLAB_MODELS` lists their names.
+"""
+
+from actlab.models.mlp import MLP
+from actlab.models.registry import ACTLAB_MODELS, register_actlab_model
+from actlab.models.small_cnn import SmallCNN
+
+__all__ = ["ACTLAB_MODELS", "MLP", "SmallCNN", "register_actlab_model"]

@@ -1,0 +1,178 @@
+"""ClassificationModule: a timm backbone with swapped activations, a head, and torchmetrics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import timm
+import torch
+from lightning import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+import actlab.models  # noqa: F401  (registers actlab's models with timm)
+from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
+from actlab.models import ACTLAB_MODELS
+from actlab.tasks.heads import Head, head_loss, head_outputs
+
+#: Activation module types recognised when naming a backbone's own activation.
+_NATIVE_ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
+    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
+)  # fmt: skip
+
+
+def create_backbone(
+    name: str, num_classes: int, input_shape: tuple[int, ...], **kwargs: Any
+) -> nn.Module:
+    """Build ``name`` with ``timm.create_model`` for ``num_classes`` and one sample's shape.
+
+    actlab's own models also receive ``input_size``; timm models with a fixed input size (ViTs)
+    receive ``img_size``. An unknown name raises :class:`UnknownNameError` listing close names.
+    """
+    if not timm.is_model(name):
+        raise UnknownNameError(unknown_name_message("model", name, timm.list_models()))
+    kwargs = {"num_classes": num_classes, "in_chans": input_shape[0], **kwargs}
+    if name in ACTLAB_MODELS:
+        kwargs.setdefault("input_size", tuple(input_shape))
+    elif len(input_shape) == 3 and _fixed_input_size(name):
+        kwargs.setdefault("img_size", tuple(input_shape[1:]))
+    try:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    except TypeError as err:  # an unknown keyword in backbone_kwargs
+        msg = f"model {name!r} rejected its arguments {sorted(kwargs)}: {err}"
+        raise ActlabError(msg) from err
+
+
+def _fixed_input_size(name: str) -> bool:
+    cfg = timm.models.get_pretrained_cfg(name)
+    return bool(cfg is not None and getattr(cfg, "fixed_input_size", False))
+
+
+def native_activation_name(model: nn.Module) -> str:
+    """The most common activation module type in ``model``, lower-cased (e.g. ``relu``)."""
+    counts = Counter(
+        type(m).__name__.lower() for m in model.modules() if isinstance(m, _NATIVE_ACTIVATIONS)
+    )
+    return counts.most_common(1)[0][0] if counts else "none"
+
+
+def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class ClassificationModule(LightningModule):
+    """Image or tabular classification with any timm backbone.
+
+    Args:
+        backbone: a ``timm.create_model`` name (actlab's paper nets are registered there too).
+        num_classes: classes of the dataset (linked from ``data.num_classes``).
+        input_shape: shape of one sample (linked from ``data.input_shape``).
+        backbone_kwargs: extra keyword arguments for ``timm.create_model``.
+        activation: activation spec swapped into every activation site of the backbone
+            (``relu``, ``cpaf_relu(k=2)``, ``{name: prelu}``); ``null`` keeps the backbone's own.
+        head: ``softmax`` (cross-entropy) or ``relu`` (Agarap's DL-ReLU, 003).
+        optimizer: optimizer class and its arguments (called with the parameter groups).
+        lr_scheduler: optional scheduler class and its arguments (``ReduceLROnPlateau``
+            monitors ``val/loss``).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "mlp",
+        num_classes: int = 10,
+        input_shape: tuple[int, ...] = (1, 28, 28),
+        backbone_kwargs: dict[str, Any] | None = None,
+        activation: str | dict[str, Any] | None = None,
+        head: Head = "softmax",
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.backbone = create_backbone(
+            backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
+        )
+        self.activation_name = self._apply_activation(activation)
+        self.head = head
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.train_metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/"
+        )
+        self.val_metrics = _metrics(num_classes, "val/")
+        self.test_metrics = _metrics(num_classes, "test/")
+
+    def _apply_activation(self, activation: str | dict[str, Any] | None) -> str:
+        """Swap ``activation`` into the backbone; return the name runs are labelled with."""
+        if activation is None:
+            return native_activation_name(self.backbone)
+        from actlab.activations import swap_activations
+
+        report = swap_activations(self.backbone, activation)
+        self.swap_report = report
+        return report.spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (pre-head scores) of a batch."""
+        return self.backbone(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        x, y = batch
+        logits = self(x)
+        loss = head_loss(logits, y, self.head)
+        return loss, head_outputs(logits, self.head), y
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        loss, scores, y = self._step(batch)
+        self.train_metrics.update(scores.detach(), y)
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        self.log("train/loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, scores, y = self._step(batch)
+        self.val_metrics.update(scores, y)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True)
+        self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, scores, y = self._step(batch)
+        self.test_metrics.update(scores, y)
+        self.log("test/loss", loss, on_epoch=True)
+        self.log_dict(self.test_metrics, on_epoch=True)
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return head_outputs(self(x), self.head).argmax(dim=1)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Parameter groups handed to the optimizer (subclasses may split them)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameter_groups())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
