@@ -13,7 +13,7 @@ from rich.console import Console
 
 import actlab
 from actlab.data import ActlabDataModule
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, unknown_name_message
 from actlab.tasks import ClassificationModule
 from actlab.tracking.config import MLflowSaveConfigCallback
 from actlab.tracking.mlflow import ActlabMLFlowLogger
@@ -34,34 +34,164 @@ def extra_command(name: str, help: str) -> Callable[[Callable[[list[str]], int]]
     return register
 
 
-def condense_error(message: str) -> str:
-    """Reduce jsonargparse's multi-line error to one line naming the bad key and value.
+_NOISE = ("Does not validate", "Subtypes:", "Errors:", "Given value type", "Expected a path but")
 
-    jsonargparse explains a rejected value with every alternative type it tried; the most
-    specific line (the deepest "Key ..." or "Problem with given class_path ...") says what was
-    wrong. Lines are stripped of the tree indentation and joined once.
+
+def _type_name(expected: str) -> str:
+    """``<class 'int'>`` -> ``int``; ``typing.Literal['a', 'b']`` -> ``one of 'a', 'b'``."""
+    literal = re.fullmatch(r"typing\.Literal\[(.*)\]", expected)
+    if literal:
+        return f"one of {literal.group(1)}"
+    cls = re.fullmatch(r"<class '([\w.]+)'>", expected)
+    if cls:
+        return cls.group(1).rsplit(".", 1)[-1]
+    if expected.startswith("dot import path string"):
+        return "a class path"
+    return expected
+
+
+def condense_error(message: str) -> str:
+    """Reduce jsonargparse's multi-line error to one line: the key, the given value, what is valid.
+
+    jsonargparse explains a rejected value with every alternative type it tried, over several
+    lines; this keeps the key, the value and the accepted types (``None`` left out).
     """
-    lines = [ln.strip(" -") for ln in message.strip().splitlines() if ln.strip(" -")]
-    if not lines:
-        return "invalid arguments"
-    head = lines[0]
-    detail = [
-        ln
-        for ln in lines[1:]
-        if not ln.startswith(("Given value type", "Subclass types expected", "Does not validate"))
-        and "Expected a <class" not in ln
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"(?:Given|Got) value: (.*)$", message, re.M)
+    problems = []
+    for line in message.splitlines()[1:] if key else []:
+        line = line.strip().lstrip("- ").strip()
+        if not line or line.startswith(_NOISE) or line == "Expected a <class 'NoneType'>":
+            continue
+        problems.append(line)
+    if not key:
+        return re.sub(r"\s+", " ", message.strip()) or "invalid arguments"
+    expected = [
+        re.sub(r"\. Got value: .*$", "", p)[len("Expected a") :].strip(" n")
+        for p in problems
+        if p.startswith("Expected a")
     ]
-    # jsonargparse repeats the key path on every nested line; keep the most informative tail.
-    text = head if not detail else f"{head} {detail[-1]}"
-    text = re.sub(r"\s+", " ", text)
-    return text if len(text) < 600 else text[:597] + "..."
+    other = [
+        p
+        for p in problems
+        if not p.startswith("Expected a") and not p.startswith(("Given value", "Got value"))
+    ]
+    text = f"invalid value for {key.group(1)!r}"
+    if given:
+        text += f": got {given.group(1).strip()!r}"
+    if expected:
+        valid = " or ".join(dict.fromkeys(_type_name(e) for e in expected))
+        if valid == "a class path":
+            valid = f"a class path (valid: {', '.join(_subclass_names(key.group(1)))})"
+        text += f"; expected {valid}"
+    if other:
+        text += f"; {'; '.join(other)}"
+    return text if len(text) < 800 else text[:797] + "..."
+
+
+def _subclass_names(key: str) -> list[str]:
+    """The classes a ``model`` or ``data`` key accepts, for error messages."""
+    import actlab.data as data_pkg
+    import actlab.tasks as task_pkg
+
+    pkg, base = (
+        (data_pkg, ActlabDataModule) if key.startswith("data") else (task_pkg, ClassificationModule)
+    )
+    return sorted(
+        f"{pkg.__name__}.{name}"
+        for name in getattr(pkg, "__all__", [])
+        if isinstance(getattr(pkg, name), type)
+        and issubclass(getattr(pkg, name), base)
+        and getattr(pkg, name) is not ActlabDataModule
+    )
+
+
+def find_user_error(err: BaseException) -> ActlabError | None:
+    """The :class:`ActlabError` behind ``err`` (jsonargparse wraps errors raised in ``__init__``)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [err]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ActlabError):
+            return current
+        stack += [current.__cause__, current.__context__]
+    return None
+
+
+def _find_key(tree: Any, name: str, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Path of the first mapping key ``name`` in a nested YAML tree."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == name:
+                return (*path, key)
+            found = _find_key(value, name, (*path, str(key)))
+            if found:
+                return found
+    return None
+
+
+def unknown_option_message(name: str, argv: Sequence[str]) -> str:
+    """Explain an unknown option ``name``: where it was given and the valid options there."""
+    import importlib
+    import inspect
+
+    import yaml
+
+    group, class_path = None, None
+    trees = []
+    for i, token in enumerate(argv[:-1]):
+        if token in ("-c", "--config"):
+            try:
+                trees.append(yaml.safe_load(open(argv[i + 1])) or {})
+            except (OSError, yaml.YAMLError):
+                continue
+    for token in argv:
+        if token.startswith("--") and token.split("=")[0].endswith(f".{name}"):
+            group = token[2:].split(".")[0]
+    for tree in trees:
+        found = _find_key(tree, name)
+        if found and group is None:
+            group = found[0]
+    if group not in ("model", "data"):
+        return f"unknown option {name!r}; `actlab fit --help` lists the valid ones"
+    for tree in trees:
+        class_path = (tree.get(group) or {}).get("class_path", class_path)
+    for token in argv:
+        if token.startswith(f"--{group}.class_path=") or token.startswith(f"--{group}="):
+            class_path = token.split("=", 1)[1]
+    cls: type = ClassificationModule if group == "model" else ActlabDataModule
+    if class_path:
+        module, _, attr = class_path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module or "actlab.data"), attr)
+        except (ImportError, AttributeError):
+            pass
+    linked = {"self", "num_classes", "input_shape"}
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in linked]
+    return unknown_name_message(f"option of {group} ({cls.__name__})", name, valid)
 
 
 class ActlabArgumentParser(LightningArgumentParser):
     """LightningCLI's parser whose errors are one line, without usage text or traceback."""
 
+    #: The command line being parsed, to explain unknown options (set by :func:`main`).
+    argv: Sequence[str] = ()
+
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        print(f"actlab: error: {condense_error(message)}", file=sys.stderr)
+        unknown = re.fullmatch(r"Option '(\w+)' is not accepted", message.strip())
+        top = re.fullmatch(r"Subcommand '(\w+)' does not accept option '([\w.]+)'", message.strip())
+        if unknown:
+            text = unknown_option_message(unknown.group(1), self.argv)
+        elif top:
+            name = top.group(2).split(".")[0]
+            valid = ["checkpoint", "ckpt_path", "data", "model", "seed_everything", "trainer"]
+            text = unknown_name_message(f"top-level key of '{top.group(1)}'", name, valid)
+        else:
+            text = condense_error(message)
+        print(f"actlab: error: {text}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -193,7 +323,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args[0] not in LIGHTNING_COMMANDS and not args[0].startswith("-"):
             valid = ", ".join([*LIGHTNING_COMMANDS, *sorted(EXTRA_COMMANDS)])
             raise ActlabError(f"unknown command {args[0]!r}; valid: {valid}")
-        ActlabCLI(args)
-    except ActlabError as err:
-        print(f"actlab: error: {err}", file=sys.stderr)
+        ActlabArgumentParser.argv = args
+        ActlabCLI(None if argv is None else args)
+    except Exception as err:  # noqa: BLE001 - user errors become one line, bugs keep their traceback
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        print(f"actlab: error: {user_error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -24,7 +24,11 @@ def unknown_name_message(kind: str, name: str, valid: list[str], *, show: int = 
     import difflib
 
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    head = f"unknown {kind} {name!r}; "
+    if close:
+        head += f"did you mean {', '.join(repr(c) for c in close)}? "
+    if show == 0:
+        return f"{head}valid: "
     listed = ", ".join(sorted(valid)[:show])
     more = f" (and {len(valid) - show} more)" if len(valid) > show else ""
-    return f"unknown {kind} {name!r}{hint} valid: {listed}{more}"
+    return f"{head}valid: {listed}{more}"

@@ -39,7 +39,10 @@ def create_backbone(
     receive ``img_size``. An unknown name raises :class:`UnknownNameError` listing close names.
     """
     if not timm.is_model(name):
-        raise UnknownNameError(unknown_name_message("model", name, timm.list_models()))
+        close = unknown_name_message("model", name, timm.list_models(), show=0)
+        ours = ", ".join(sorted(ACTLAB_MODELS))
+        msg = f"{close}any name in timm.list_models() ({len(timm.list_models())} models); actlab's own: {ours}"
+        raise UnknownNameError(msg)
     kwargs = {"num_classes": num_classes, "in_chans": input_shape[0], **kwargs}
     if name in ACTLAB_MODELS:
         kwargs.setdefault("input_size", tuple(input_shape))
