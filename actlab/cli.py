@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
 
@@ -59,7 +59,11 @@ def condense_error(message: str) -> str:
     key = re.search(r'Parser key "([^"]+)"', message)
     given = re.search(r"(?:Given|Got) value: (.*)$", message, re.M)
     problems = []
-    for line in message.splitlines()[1:] if key else []:
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    rest_of_first = first[key.end() :].strip(" :") if key else ""
+    for line in ([rest_of_first] if rest_of_first else []) + (
+        message.splitlines()[1:] if key else []
+    ):
         line = line.strip().lstrip("- ").strip()
         if not line or line.startswith(_NOISE) or line == "Expected a <class 'NoneType'>":
             continue
@@ -214,11 +218,18 @@ class ActlabCLI(LightningCLI):
             auto_configure_optimizers=False,
             trainer_defaults={
                 "logger": {"class_path": "actlab.tracking.ActlabMLFlowLogger"},
-                "callbacks": [RichProgressBar()],
             },
             args=list(args) if args is not None else None,
             run=run,
         )
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> Any:
+        """Add the rich progress bar unless progress bars are off or one is configured."""
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(c, ProgressBar) for c in [*callbacks, *(config.get("callbacks") or [])]
+        ):
+            callbacks = [*callbacks, RichProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"model": {"class_path": "actlab.tasks.ClassificationModule"}})
