@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 from actlab.cli import extra_command
@@ -36,7 +35,7 @@ def ui(argv: list[str]) -> int:
     cmd = ui_command_line(args.host, args.port, uri)
     print(f"MLflow UI for {uri} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    # MLflow's GenAI job runner starts a pool of worker processes the UI does not need.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    sys.stdout.flush()
+    os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly

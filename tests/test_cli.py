@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -216,6 +218,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_ui_serves_the_store_on_localhost(mlruns: Path) -> None:
     assert (
@@ -238,6 +241,7 @@ def test_ui_serves_the_store_on_localhost(mlruns: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -256,9 +260,9 @@ def test_ui_serves_the_store_on_localhost(mlruns: Path) -> None:
         exp = client.get_experiment_by_name("actlab")
         assert len(client.search_runs([exp.experiment_id])) == 1
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     mlflow.set_tracking_uri(None)
