@@ -119,7 +119,8 @@ def postgres(compose: dict, compose_env: dict[str, str]) -> Iterator[Postgres]:
         except KeyError:
             pytest.fail("running as root but there is no `postgres` user to run the server as")
         as_user = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="actlab-pg-"))
+    # Directly under /tmp when switching users: pytest's own temp folders are private to root.
+    root = Path(tempfile.mkdtemp(prefix="actlab-pg-", dir="/tmp" if as_user else None))
     if as_user:
         os.chown(root, account.pw_uid, account.pw_gid)
     pwfile = root / "pwfile"
