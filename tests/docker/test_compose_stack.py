@@ -92,6 +92,8 @@ def compose_env() -> dict[str, str]:
         "POSTGRES_USER": "mlflow",
         "POSTGRES_PASSWORD": secrets.token_hex(16),
         "POSTGRES_DB": "mlflow",
+        # One worker process per server is plenty for one client, and boots faster on 2 cores.
+        "MLFLOW_WORKERS": "1",
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
         "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
         "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
@@ -383,6 +385,7 @@ def test_auth_profile_refuses_requests_without_credentials(
     postgres: Postgres,
     fitted_run: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The `mlflow-auth` service's command and environment, with its basic_auth.ini."""
     service = compose["services"]["mlflow-auth"]
@@ -415,5 +418,26 @@ def test_auth_profile_refuses_requests_without_credentials(
         token = base64.b64encode(b"admin:password1234").decode()
         legacy = requests.get(url, headers={"Authorization": f"Basic {token}"}, timeout=30)
         assert legacy.status_code == 401
+        # MLflow's client, as the trainer uses it: refused without the trainer's credentials
+        # variables, logging works with them.
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        trainer_env = compose["services"]["trainer"]["environment"]
+        assert {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= set(trainer_env)
+        for name in (
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+            "MLFLOW_TRACKING_TOKEN",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        with pytest.raises(MlflowException, match="401|[Uu]nauthorized|credentials"):
+            MlflowClient(tracking_uri=auth.url).search_experiments()
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", admin[0])
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin[1])
+        client = MlflowClient(tracking_uri=auth.url)
+        run = client.create_run(client.create_experiment("auth-check"))
+        client.log_metric(run.info.run_id, "val/acc", 0.5, step=0)
+        assert client.get_run(run.info.run_id).data.metrics == {"val/acc": 0.5}
     finally:
         server.close()
