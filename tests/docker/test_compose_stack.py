@@ -1,0 +1,443 @@
+"""The compose stack's pieces run natively on 127.0.0.1, with the compose file's own commands.
+
+A real PostgreSQL (installed by scripts/install-postgres.sh when missing) is started in a temporary
+folder; the `mlflow` service's command from docker/compose.yaml runs against it with only the
+container-specific values swapped (database host/port, artifact folder, bind address, port); then
+`actlab fit` logs a run to it over HTTP and the test reads everything back: through MLflow's
+client, straight from PostgreSQL, and as raw HTTP downloads. The `mlflow-auth` command is checked
+to refuse requests without credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from actlab_compose import DOCKER_DIR, REPO_ROOT, load_compose, option_value, replace_option
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-postgres.sh"
+#: Upper bounds of every wait (seconds).
+INSTALL_TIMEOUT = 600
+SERVER_START_TIMEOUT = 120
+FIT_TIMEOUT = 300
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bin_dir() -> Path:
+    """The PostgreSQL server's binaries, installed from the system's packages if missing."""
+    result = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/install-postgres.sh failed:\n{result.stderr}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Postgres:
+    bin_dir: Path
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        return (
+            f"postgresql+psycopg://{self.user}:{self.password}@{host}:{self.port}/{self.database}"
+        )
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.database,
+            connect_timeout=10,
+        ) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def compose_env() -> dict[str, str]:
+    """What a filled-in docker/.env holds, with fresh secrets."""
+    return {
+        "POSTGRES_USER": "mlflow",
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "POSTGRES_DB": "mlflow",
+        # One worker process per server is plenty for one client, and boots faster on 2 cores.
+        "MLFLOW_WORKERS": "1",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
+    }
+
+
+@pytest.fixture(scope="module")
+def compose(compose_env: dict[str, str]) -> dict:
+    return load_compose(compose_env)
+
+
+@pytest.fixture(scope="module")
+def postgres(compose: dict, compose_env: dict[str, str]) -> Iterator[Postgres]:
+    """initdb + pg_ctl in a temporary folder, as the postgres image does with its env."""
+    bin_dir = postgres_bin_dir()
+    env = compose["services"]["postgres"]["environment"]
+    db = Postgres(
+        bin_dir, free_port(), env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
+    )
+    # initdb and postgres refuse to run as root: as root, run them as the `postgres` account.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root but there is no `postgres` user to run the server as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    # Directly under /tmp when switching users: pytest's own temp folders are private to root.
+    root = Path(tempfile.mkdtemp(prefix="actlab-pg-", dir="/tmp" if as_user else None))
+    if as_user:
+        os.chown(root, account.pw_uid, account.pw_gid)
+    pwfile = root / "pwfile"
+    pwfile.write_text(db.password)
+    if as_user:
+        os.chown(pwfile, account.pw_uid, account.pw_gid)
+    data, log = root / "data", root / "postgres.log"
+
+    def run(*cmd: str, timeout: float = 60) -> None:
+        result = subprocess.run(
+            [*as_user, *cmd], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        assert result.returncode == 0, f"{cmd[0]} failed:\n{result.stdout}\n{result.stderr}"
+
+    run(
+        str(bin_dir / "initdb"),
+        "-D", str(data), "-U", db.user, f"--pwfile={pwfile}", "-E", "UTF8",
+        "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync",
+    )  # fmt: skip
+    options = f"-c listen_addresses=127.0.0.1 -p {db.port} -k {root} -c fsync=off"
+    pg_ctl = str(bin_dir / "pg_ctl")
+    run(
+        pg_ctl,
+        "-D",
+        str(data),
+        "-l",
+        str(log),
+        "-o",
+        options,
+        "-w",
+        "-t",
+        "60",
+        "start",
+        timeout=90,
+    )
+    try:
+        # The image creates POSTGRES_DB on first start; so do we.
+        run(
+            str(bin_dir / "psql"), "-h", str(root), "-p", str(db.port), "-U", db.user,
+            "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", f'CREATE DATABASE "{db.database}"',
+        )  # fmt: skip
+        # The compose healthcheck, with the local port.
+        health = compose["services"]["postgres"]["healthcheck"]["test"][1:]
+        health = replace_option(health, "-p", str(db.port))
+        health[0] = str(bin_dir / health[0])
+        subprocess.run(health, check=True, timeout=30, capture_output=True)
+        yield db
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "30", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Server:
+    url: str
+    artifacts: Path
+    log: Path
+
+
+def native_server_command(service: dict, db: Postgres, port: int, artifacts: Path) -> list[str]:
+    """The service's `mlflow server` command with only the container-specific values swapped."""
+    command = list(service["command"])
+    assert command[:2] == ["mlflow", "server"]
+    in_compose = option_value(command, "--backend-store-uri")
+    assert in_compose == db.url(host="postgres").replace(f":{db.port}/", ":5432/")
+    command = replace_option(command, "--backend-store-uri", db.url())
+    command = replace_option(command, "--artifacts-destination", str(artifacts))
+    command = replace_option(command, "--host", "127.0.0.1")
+    command = replace_option(command, "--port", str(port))
+    return [sys.executable, "-m", "mlflow", *command[1:]]
+
+
+def wait_healthy(service: dict, port: int, proc: subprocess.Popen, log: Path) -> None:
+    """Run the service's own healthcheck (with the local port) until it passes."""
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "python"
+    probe = [
+        sys.executable,
+        *[arg.replace("127.0.0.1:5000", f"127.0.0.1:{port}") for arg in test[2:]],
+    ]
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        if subprocess.run(probe, capture_output=True, timeout=15, check=False).returncode == 0:
+            return
+        time.sleep(0.5)
+    pytest.fail(
+        f"mlflow server not healthy after {SERVER_START_TIMEOUT}s:\n{log.read_text()[-4000:]}"
+    )
+
+
+def start_server(
+    service: dict, db: Postgres, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    port = free_port()
+    artifacts = workdir / "mlartifacts"
+    artifacts.mkdir(parents=True)
+    log = workdir / "server.log"
+    command = native_server_command(service, db, port, artifacts)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update({k: str(v) for k, v in service.get("environment", {}).items()})
+    env.update(extra_env or {})
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_healthy(service, port, proc, log)
+        yield Server(f"http://127.0.0.1:{port}", artifacts, log)
+    finally:
+        # The server forks uvicorn workers: end the whole process group it leads.
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(compose: dict, postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
+    yield from start_server(
+        compose["services"]["mlflow"], postgres, tmp_path_factory.mktemp("open")
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted_run(mlflow_server: Server, tmp_path_factory) -> str:
+    """`actlab fit` (quickstart, 2 epochs) against the server; returns the run id."""
+    from mlflow import MlflowClient
+
+    workdir = tmp_path_factory.mktemp("fit")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        MLFLOW_TRACKING_URI=mlflow_server.url,
+        ACTLAB_MLRUNS=str(workdir / "mlruns"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    )
+    config = REPO_ROOT / "configs" / "quickstart.yaml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actlab",
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.max_epochs",
+            "2",
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=FIT_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"actlab fit failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    experiment = client.get_experiment_by_name("actlab")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    return run.info.run_id
+
+
+def test_run_metrics_and_params_are_stored_in_postgres(
+    mlflow_server: Server, postgres: Postgres, fitted_run: str
+) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    run = client.get_run(fitted_run)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.backbone"] == "mlp"
+    assert run.info.run_name.startswith("mlp-") and run.info.run_name.endswith("-wdbc")
+    val_acc = client.get_metric_history(fitted_run, "val/acc")
+    assert sorted(m.step for m in val_acc) == [0, 1]
+    assert all(0.0 <= m.value <= 1.0 for m in val_acc)
+    assert "test/acc" in run.data.metrics
+
+    # The same rows, straight from PostgreSQL.
+    assert postgres.query("SELECT status FROM runs WHERE run_uuid = %s", fitted_run) == [
+        ("FINISHED",)
+    ]
+    rows = postgres.query(
+        "SELECT step, value FROM metrics WHERE run_uuid = %s AND key = 'val/acc' ORDER BY step",
+        fitted_run,
+    )
+    assert [(step, pytest.approx(value)) for step, value in rows] == [
+        (m.step, m.value) for m in sorted(val_acc, key=lambda m: m.step)
+    ]
+    (count,) = postgres.query("SELECT count(*) FROM metrics WHERE run_uuid = %s", fitted_run)[0]
+    assert count >= len(run.data.metrics)
+    params = postgres.query(
+        "SELECT value FROM params WHERE run_uuid = %s AND key = 'model.backbone'", fitted_run
+    )
+    assert params == [("mlp",)]
+
+
+def test_artifacts_are_served_over_http(
+    mlflow_server: Server, fitted_run: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    run = client.get_run(fitted_run)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    names = {a.path for a in client.list_artifacts(fitted_run)}
+    assert "config.yaml" in names
+    # The confusion matrices (tracking issue) are checked whenever the run has them.
+    expected = ["config.yaml"]
+    if "confusion" in names:
+        expected += [a.path for a in client.list_artifacts(fitted_run, "confusion")]
+    relative = run.info.artifact_uri.removeprefix("mlflow-artifacts:/").strip("/")
+    for name in expected:
+        local = Path(client.download_artifacts(fitted_run, name, str(tmp_path)))
+        content = local.read_bytes()
+        assert content, name
+        # Stored under the server's --artifacts-destination, not on the client's disk.
+        assert (mlflow_server.artifacts / relative / name).read_bytes() == content
+        # And a plain HTTP GET of the proxied artifact gives the same bytes.
+        response = requests.get(
+            f"{mlflow_server.url}/api/2.0/mlflow-artifacts/artifacts/{relative}/{name}", timeout=30
+        )
+        assert response.status_code == 200, name
+        assert response.content == content
+    config = (tmp_path / "config.yaml").read_text()
+    assert "actlab.data.WDBCDataModule" in config and "max_epochs: 2" in config
+
+
+def test_server_answers_the_trainer_host_only(mlflow_server: Server) -> None:
+    """--allowed-hosts from compose: the trainer's `mlflow:5000` is served, other hosts are not."""
+    url = f"{mlflow_server.url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert requests.get(url, headers={"Host": "mlflow:5000"}, timeout=30).status_code == 200
+    assert (
+        requests.get(url, headers={"Host": "attacker.example:5000"}, timeout=30).status_code == 403
+    )
+
+
+def test_auth_profile_refuses_requests_without_credentials(
+    compose: dict,
+    compose_env: dict[str, str],
+    postgres: Postgres,
+    fitted_run: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `mlflow-auth` service's command and environment, with its basic_auth.ini."""
+    service = compose["services"]["mlflow-auth"]
+    ini = (DOCKER_DIR / "basic_auth.ini").read_text()
+    ini = ini.replace("sqlite:////mlflow-auth/", f"sqlite:///{tmp_path}/")
+    assert f"sqlite:///{tmp_path}/basic_auth.db" in ini
+    (tmp_path / "basic_auth.ini").write_text(ini)
+    extra = {"MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini")}
+    server = start_server(service, postgres, tmp_path / "server", extra)
+    auth = next(server)
+    try:
+        url = f"{auth.url}/api/2.0/mlflow/experiments/search?max_results=1"
+        assert requests.get(url, timeout=30).status_code == 401
+        wrong = ("admin", "not-the-password")
+        assert requests.get(url, auth=wrong, timeout=30).status_code == 401
+        admin = (
+            compose_env["MLFLOW_AUTH_ADMIN_USERNAME"],
+            compose_env["MLFLOW_AUTH_ADMIN_PASSWORD"],
+        )
+        response = requests.get(url, auth=admin, timeout=30)
+        assert response.status_code == 200, response.text
+        # The same tracking store as the open server: it sees the fitted run's experiment.
+        names = {
+            e["name"]
+            for e in requests.get(
+                url.replace("max_results=1", "max_results=10"), auth=admin, timeout=30
+            ).json()["experiments"]
+        }
+        assert "actlab" in names
+        token = base64.b64encode(b"admin:password1234").decode()
+        legacy = requests.get(url, headers={"Authorization": f"Basic {token}"}, timeout=30)
+        assert legacy.status_code == 401
+        # MLflow's client, as the trainer uses it: refused without the trainer's credentials
+        # variables, logging works with them.
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        trainer_env = compose["services"]["trainer"]["environment"]
+        assert {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= set(trainer_env)
+        for name in (
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+            "MLFLOW_TRACKING_TOKEN",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        with pytest.raises(MlflowException, match="401|[Uu]nauthorized|credentials"):
+            MlflowClient(tracking_uri=auth.url).search_experiments()
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", admin[0])
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin[1])
+        client = MlflowClient(tracking_uri=auth.url)
+        run = client.create_run(client.create_experiment("auth-check"))
+        client.log_metric(run.info.run_id, "val/acc", 0.5, step=0)
+        assert client.get_run(run.info.run_id).data.metrics == {"val/acc": 0.5}
+    finally:
+        server.close()
