@@ -94,6 +94,8 @@ class ClassificationModule(LightningModule):
         optimizer: optimizer class and its arguments (called with the parameter groups).
         lr_scheduler: optional scheduler class and its arguments (``ReduceLROnPlateau``
             monitors ``val/loss``).
+        activation_weight_decay: weight decay of the activation parameters, which get their own
+            optimizer group (0 by default, as He et al. 2015 do for PReLU).
     """
 
     def __init__(
@@ -106,13 +108,15 @@ class ClassificationModule(LightningModule):
         head: Head = "softmax",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
+        activation_weight_decay: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.backbone = create_backbone(
             backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
         )
-        self.activation_name = self._apply_activation(activation)
+        self.swap_report = None
+        self.activation_name = self._apply_activation(activation, tuple(input_shape))
         self.head = head
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
@@ -122,15 +126,51 @@ class ClassificationModule(LightningModule):
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
 
-    def _apply_activation(self, activation: str | dict[str, Any] | None) -> str:
-        """Swap ``activation`` into the backbone; return the name runs are labelled with."""
+    def _apply_activation(
+        self, activation: str | dict[str, Any] | None, input_shape: tuple[int, ...]
+    ) -> str:
+        """Swap ``activation`` into the backbone; return the name runs are labelled with.
+
+        The swap's dry forward on a zero batch of ``input_shape`` creates channel- and
+        element-wise parameters here, before the optimizer is built or a checkpoint is loaded.
+        """
         if activation is None:
             return native_activation_name(self.backbone)
         from actlab.activations import swap_activations
 
-        report = swap_activations(self.backbone, activation)
+        report = swap_activations(self.backbone, activation, input_shape=input_shape)
         self.swap_report = report
         return report.spec
+
+    def activation_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters of the activation modules (PReLU slopes, (a, b) sets, ...)."""
+        from actlab.activations import is_activation_module
+
+        seen: set[int] = set()
+        params = []
+        for module in self.backbone.modules():
+            if is_activation_module(module):
+                for p in module.parameters():
+                    if p.requires_grad and id(p) not in seen:
+                        seen.add(id(p))
+                        params.append(p)
+        return params
+
+    def on_fit_start(self) -> None:
+        """Log the swap report to the run as ``activations/swap_report.json``."""
+        if self.swap_report is None:
+            return
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        for logger in self.loggers:
+            if isinstance(logger, MLFlowLogger) and self.trainer.is_global_zero:
+                report = self.swap_report
+                logger.experiment.log_dict(
+                    logger.run_id, report.to_dict(), "activations/swap_report.json"
+                )
+                logger.experiment.set_tag(
+                    logger.run_id, "activation_sites_replaced", str(len(report.replaced))
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (pre-head scores) of a batch."""
@@ -167,8 +207,21 @@ class ClassificationModule(LightningModule):
         return head_outputs(self(x), self.head).argmax(dim=1)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Parameter groups handed to the optimizer (subclasses may split them)."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        """Parameter groups handed to the optimizer: the network, then the activations' own
+        parameters with ``activation_weight_decay`` (the group is left out when there are none)."""
+        act = self.activation_parameters()
+        act_ids = {id(p) for p in act}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in act_ids]
+        groups: list[dict[str, Any]] = [{"params": rest}]
+        if act:
+            groups.append(
+                {
+                    "params": act,
+                    "weight_decay": self.hparams.activation_weight_decay,
+                    "name": "activations",
+                }
+            )
+        return groups
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameter_groups())

@@ -1,0 +1,37 @@
+"""Activations: a registry of every activation of the papers, and a swap into any model.
+
+``create_activation("cpaf_relu(k=3, granularity=element)")`` builds one;
+``swap_activations(model, "prelu")`` puts one into every activation site of a model.
+"""
+
+from actlab.activations import fixed, trainable  # noqa: F401  (register the activations)
+from actlab.activations.fixed import Activation
+from actlab.activations.registry import (
+    ACTIVATIONS,
+    activation_arguments,
+    activation_layer,
+    canonical_spec,
+    create_activation,
+    list_activations,
+    parse_spec,
+    register_activation,
+)
+from actlab.activations.swap import SwapReport, is_activation_module, swap_activations
+from actlab.activations.trainable import ABActivation, PReLU
+
+__all__ = [
+    "ABActivation",
+    "ACTIVATIONS",
+    "Activation",
+    "PReLU",
+    "SwapReport",
+    "activation_arguments",
+    "activation_layer",
+    "canonical_spec",
+    "create_activation",
+    "is_activation_module",
+    "list_activations",
+    "parse_spec",
+    "register_activation",
+    "swap_activations",
+]
