@@ -90,6 +90,22 @@ class ActlabCLI(LightningCLI):
             run=run,
         )
 
+    def instantiate_classes(self) -> None:
+        """Instantiate, re-raising an :class:`ActlabError` that jsonargparse wrapped.
+
+        jsonargparse reports a constructor's ``ValueError`` inside a multi-line "Does not validate
+        against any of the Union subtypes" error; the user needs the constructor's own message.
+        """
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, ActlabError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"model": {"class_path": "actlab.tasks.ClassificationModule"}})
         parser.link_arguments(
