@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from actlab.data.base import ActlabDataModule
 from actlab.errors import ActlabError
@@ -33,14 +33,15 @@ def random_crop_flip(
     x: torch.Tensor,
     padding: int,
     generator: torch.Generator | None = None,
-    fill: torch.Tensor | None = None,
+    fill: Sequence[float] | torch.Tensor | None = None,
     flip: bool = True,
 ) -> torch.Tensor:
     """Random ``H x W`` crop after ``padding`` pixels of padding, then a random horizontal flip.
 
     The standard CIFAR augmentation (001: "random 32x32 crop after 4-pixel padding" and
-    horizontal flip), done for a whole batch on its own device: one pad, one gather with
-    per-sample offsets, one ``where`` for the flips.
+    horizontal flip), done for a whole batch on its own device without materialising the padded
+    batch: every output pixel's source index (crop offset, mirrored for flipped samples) is
+    computed per sample, then one ``gather`` reads them and one ``where`` writes the padding.
 
     Args:
         x: batch ``(B, C, H, W)``.
@@ -52,23 +53,26 @@ def random_crop_flip(
     """
     b, c, h, w = x.shape
     device = x.device
+    rows = torch.arange(h, device=device).expand(b, h)
+    cols = torch.arange(w, device=device).expand(b, w)
     if padding > 0:
-        padded = F.pad(x, (padding, padding, padding, padding))
-        if fill is not None:
-            border = torch.ones(1, 1, h, w, device=device, dtype=x.dtype)
-            border = F.pad(border, (padding, padding, padding, padding)) == 0
-            padded = torch.where(border, fill.to(device, x.dtype).view(1, c, 1, 1), padded)
-        oy = torch.randint(0, 2 * padding + 1, (b,), device=device, generator=generator)
-        ox = torch.randint(0, 2 * padding + 1, (b,), device=device, generator=generator)
-        rows = (oy[:, None] + torch.arange(h, device=device))[:, None, :, None]
-        cols = (ox[:, None] + torch.arange(w, device=device))[:, None, None, :]
-        batch = torch.arange(b, device=device)[:, None, None, None]
-        channel = torch.arange(c, device=device)[None, :, None, None]
-        x = padded[batch, channel, rows, cols]
-    if flip:
-        mask = torch.rand(b, device=device, generator=generator) < 0.5
-        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-    return x
+        oy = torch.randint(0, 2 * padding + 1, (b, 1), device=device, generator=generator)
+        ox = torch.randint(0, 2 * padding + 1, (b, 1), device=device, generator=generator)
+        rows, cols = rows + oy - padding, cols + ox - padding
+    if flip:  # a flipped crop reads its columns right to left
+        mirrored = torch.rand(b, 1, device=device, generator=generator) < 0.5
+        cols = torch.where(mirrored, cols.flip(1), cols)
+    if padding == 0 and not flip:
+        return x
+    source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
+    index = source.view(b, 1, h * w).expand(b, c, h * w)
+    out = x.flatten(2).gather(2, index).view(b, c, h, w)
+    if padding > 0:
+        inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+        value = torch.zeros(c) if fill is None else torch.as_tensor(fill, dtype=torch.float32)
+        value = value.to(device, x.dtype).view(1, c, 1, 1)
+        out = torch.where(inside[:, None], out, value)
+    return out
 
 
 class VisionDataModule(ActlabDataModule):
@@ -183,9 +187,9 @@ class VisionDataModule(ActlabDataModule):
         key = str(x.device)
         if key not in self._generators:
             self._generators[key] = torch.Generator(device=x.device).manual_seed(self.seed)
-        fill = None
-        if self.normalize:
-            fill = -torch.tensor(self.mean) / torch.tensor(self.std)
+        fill = (
+            [-m / s for m, s in zip(self.mean, self.std, strict=True)] if self.normalize else None
+        )
         return random_crop_flip(x, self.crop_padding, self._generators[key], fill)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
