@@ -173,8 +173,10 @@ class ActlabDataModule(LightningDataModule):
         samples_per_class: train on this many seeded samples of every class (002: 500 per
             digit); larger than a class's training samples is an error.
         folds: stratified k-fold cross-validation over the training split: fold ``fold`` is
-            the validation split, the other ``folds - 1`` folds train (003: 10 folds). The
-            test split stays the dataset's own. Overrides ``val_fraction``.
+            the validation split, the other ``folds - 1`` folds train, and the test split stays
+            the dataset's own; overrides ``val_fraction``. This is our reading of 003's
+            "10-fold stratified CV" (``folds: 10``, one run per ``fold`` in 0..9, CV accuracy =
+            mean of the runs' ``val/acc``, test accuracy on the official test split).
         fold: which fold validates, ``0 <= fold < folds``.
         flatten: serve every sample as one feature vector (for MLPs).
         standardize: subtract the training mean and divide by the training std of every

@@ -114,7 +114,7 @@ class ImageNetInsectsDataModule(VisionDataModule):
         resize_size: int | None = None,
         val_per_class: int = 200,
         normalize: bool = True,
-        augment: bool = True,
+        augment: bool = False,
         samples_per_class: int | None = None,
         batch_size: int = 64,
         num_workers: int = 4,

@@ -43,7 +43,7 @@ def test_per_class_split_counts_files_on_disk(make_fake):
 
 
 def test_batches_shapes_normalised_and_augmented(make_fake):
-    dm = _loaded(make_fake("imagenet_insects"), image_size=24)
+    dm = _loaded(make_fake("imagenet_insects"), image_size=24, augment=True)
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (8, 3, 24, 24) and x.dtype == torch.float32 and y.dtype == torch.long
     assert x.min() < 0  # normalised with ImageNet's mean/std
@@ -51,7 +51,7 @@ def test_batches_shapes_normalised_and_augmented(make_fake):
     a = dm.train_set[0][0]
     b = dm.train_set[0][0]
     assert a.shape == (3, 24, 24) and not torch.equal(a, b)  # random-resized crop / flip
-    plain = _loaded(dm.root, image_size=24, augment=False)
+    plain = _loaded(dm.root, image_size=24)
     assert torch.equal(plain.train_set[0][0], plain.train_set[0][0])
 
 
@@ -103,5 +103,5 @@ def test_fit_imagenet_insects_cli(make_fake, fit_cli):
     fit_cli(
         "ImageNetInsectsDataModule", make_fake("imagenet_insects"), "--model.backbone", "small_cnn",
         "--data.image_size", "16", "--data.val_per_class", "2", "--data.num_workers", "0",
-        "--data.batch_size", "8",
+        "--data.batch_size", "8", "--data.augment", "true",
     )  # fmt: skip
