@@ -282,7 +282,7 @@ def render_latex(table: Table) -> str:
         texts = []
         for col in table.columns:
             cell = table.cell(row, col)
-            text = _latex_escape(cell_text(cell, table.digits, refs, plus_minus=r"$\pm$"))
+            text = _latex_escape(cell_text(cell, table.digits, refs)).replace("±", r"$\pm$")
             texts.append(rf"\textbf{{{text}}}" if cell is not None and cell.best else text)
         lines.append(" & ".join([_latex_escape(row), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
