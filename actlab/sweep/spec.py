@@ -6,7 +6,8 @@ the paper's reference numbers::
     experiment: paper-003-wdbc
     base: [../../quickstart.yaml]            # paths relative to the sweep file
     seeds: [0, 1, 2]                         # -> seed_everything and data.init_args.seed
-    grid:                                    # a mapping, or a list of them (a union of grids)
+    grid:                                    # a mapping, or a list of them (a union of grids,
+                                             # each may set its own base, seeds and fixed)
       model.init_args.head: [softmax, relu]  # a plain axis: a config key and its values
       regularisation:                        # a labelled axis: each value sets several keys
         - {label: bn+dropout, data.init_args.augment: false}
@@ -158,6 +159,17 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class GridPart:
+    """One cross-product of a sweep; a part may replace the sweep's ``base`` and ``seeds`` and
+    add ``fixed`` keys (``grid: [{base: [...], seeds: [...], fixed: {...}, <axes>}, ...]``)."""
+
+    axes: list[Axis]
+    base: list[Path] | None = None
+    seeds: list[int | None] | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """Defaults of ``actlab report`` for a sweep.
 
@@ -214,6 +226,7 @@ class SweepSpec:
     seeds: list[int | None]
     seed_keys: list[str]
     grids: list[list[Axis]]
+    parts: list[GridPart] = field(default_factory=list)
     fixed: dict[str, Any] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
     report: ReportSpec = field(default_factory=ReportSpec)
@@ -254,7 +267,8 @@ class SweepSpec:
         if not parts or not all(isinstance(part, dict) for part in parts):
             msg = f"'grid' must map axis names to lists of values, or list such maps; got {grid!r}"
             raise _fail(path, msg)
-        grids = [[_axis(str(n), values, path) for n, values in part.items()] for part in parts]
+        grid_parts = [_part(part, path) for part in parts]
+        grids = [part.axes for part in grid_parts]
         fixed = _mapping(raw.get("fixed"), path, "fixed")
         smoke = _mapping(raw.get("smoke"), path, "smoke")
         for key in smoke:
@@ -286,6 +300,7 @@ class SweepSpec:
             seeds=seeds,
             seed_keys=seed_keys,
             grids=grids,
+            parts=grid_parts,
             fixed=fixed,
             smoke=smoke,
             report=report,
@@ -296,10 +311,10 @@ class SweepSpec:
         """The MLflow experiment of the sweep (``<experiment>-smoke`` for the smoke variant)."""
         return f"{self.experiment}-smoke" if smoke else self.experiment
 
-    def base_config(self) -> dict[str, Any]:
-        """The base files merged in order."""
+    def base_config(self, files: list[Path] | None = None) -> dict[str, Any]:
+        """The base files (default: the sweep's ``base``) merged in order."""
         merged: dict[str, Any] = {}
-        for base in self.base:
+        for base in self.base if files is None else files:
             content = load_yaml(base) or {}
             if not isinstance(content, dict):
                 raise _fail(base, "a config file must be a mapping")
@@ -313,22 +328,19 @@ class SweepSpec:
             smoke: apply the ``smoke`` section (its overrides, seeds and ``only`` filter).
             overrides: more ``key: value`` pairs applied last (``actlab sweep --set``).
         """
-        base = self.base_config()
-        for key, value in self.fixed.items():
-            set_key(base, key, value)
-        seeds = self.seeds
         only: dict[str, list[str]] = {}
         if smoke:
-            seeds = (
-                _seeds(self.smoke["seeds"], self.path, "smoke.seeds")
-                if "seeds" in self.smoke
-                else seeds
-            )
             for name, labels in (self.smoke.get("only") or {}).items():
                 only[name] = [str(v) for v in (labels if isinstance(labels, list) else [labels])]
         runs: list[RunSpec] = []
-        for axes in self.grids:
-            self._expand(axes, base, seeds, only, smoke, overrides or {}, runs)
+        for part in self.parts or [GridPart(axes) for axes in self.grids]:
+            base = self.base_config(part.base)
+            for key, value in {**self.fixed, **part.fixed}.items():
+                set_key(base, key, value)
+            seeds = part.seeds if part.seeds is not None else self.seeds
+            if smoke and "seeds" in self.smoke:
+                seeds = _seeds(self.smoke["seeds"], self.path, "smoke.seeds")
+            self._expand(part.axes, base, seeds, only, smoke, overrides or {}, runs)
         return runs
 
     @property
@@ -419,6 +431,24 @@ def _axis(name: str, values: Any, path: Path) -> Axis:
         raise _fail(path, f"axis {name!r} has repeated labels {duplicates}")
     short = name.rsplit(".", 1)[-1] if "." in name else name
     return Axis(short, tuple(parsed))
+
+
+#: Keys of a grid part that are not axes.
+PART_KEYS = ("base", "seeds", "fixed")
+
+
+def _part(raw: dict[str, Any], path: Path) -> GridPart:
+    base = None
+    if "base" in raw:
+        files = raw["base"] if isinstance(raw["base"], list) else [raw["base"]]
+        base = [(path.parent / str(b)).resolve() for b in files]
+        for b in base:
+            if not b.is_file():
+                raise _fail(path, f"base config not found: {b}")
+    seeds = _seeds(raw["seeds"], path, "grid.seeds") if "seeds" in raw else None
+    fixed = _mapping(raw.get("fixed"), path, "grid.fixed")
+    axes = [_axis(str(n), v, path) for n, v in raw.items() if n not in PART_KEYS]
+    return GridPart(axes, base, seeds, fixed)
 
 
 def _fields(raw: Any, path: Path, key: str) -> tuple[str, ...]:

@@ -152,3 +152,31 @@ def test_dry_run_lists_runs_and_count(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "4 runs in experiment 'exp-smoke'" in capsys.readouterr().out
     assert run_actlab(["sweep", str(tmp_path / "missing.yaml"), "--dry-run"]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_grid_parts_have_their_own_base_seeds_and_fixed(tmp_path: Path) -> None:
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({"trainer": {"max_epochs": 3}}))
+    path = write_sweep(
+        tmp_path,
+        seeds=[0, 1],
+        grid=[
+            {"model.head": ["softmax"]},
+            {
+                "base": "other.yaml",
+                "seeds": [5],
+                "fixed": {"trainer.accelerator": "cpu"},
+                "trainer.max_epochs": [4],
+            },
+        ],
+    )
+    runs = SweepSpec.load(path).runs()
+    assert [(r.labels, r.seed) for r in runs] == [
+        ({"head": "softmax"}, 0),
+        ({"head": "softmax"}, 1),
+        ({"max_epochs": "4"}, 5),
+    ]
+    assert runs[2].config == {
+        "trainer": {"max_epochs": 4, "accelerator": "cpu"},
+        "seed_everything": 5,
+        "data": {"init_args": {"seed": 5}},
+    }
