@@ -109,8 +109,9 @@ def build_table(
 ) -> Table:
     """Group ``records`` into a table of ``metric`` (``scale * metric`` or ``scale * (1 - metric)``).
 
-    Only FINISHED runs count. Runs without the metric or a row/column field are left out and
-    counted in ``Table.notes``. Row and column order: first appearance in ``records``, which
+    Only FINISHED runs count. A field a run lacks is left out of its row or column label; runs
+    with none of the row fields or none of the column fields, or without the metric, are left
+    out and counted in ``Table.notes``. Row and column order: first appearance in ``records``, which
     :func:`load_records` gives oldest first, i.e. the sweep's order.
     """
     if mode not in (None, "max", "min"):
@@ -126,9 +127,10 @@ def build_table(
             continue
         if where and any(record.field(k) != v for k, v in where.items()):
             continue
-        row_values = [record.field(r) for r in rows]
-        col_values = [record.field(c) for c in columns]
-        if None in row_values or None in col_values:
+        # a field a run lacks is left out of its label (grid parts may have different axes)
+        row_values = [v for v in (record.field(r) for r in rows) if v is not None]
+        col_values = [v for v in (record.field(c) for c in columns) if v is not None]
+        if not row_values or not col_values:
             missing_field += 1
             continue
         if metric not in record.metrics:
@@ -154,7 +156,7 @@ def build_table(
             c.best = c.mean == best
     notes = []
     if missing_field:
-        notes.append(f"{missing_field} runs lack a field of {[*rows, *columns]} and are left out")
+        notes.append(f"{missing_field} runs lack all row or all column fields and are left out")
     if missing_metric:
         notes.append(f"{missing_metric} runs lack the metric {metric!r} and are left out")
     return Table(

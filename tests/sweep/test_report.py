@@ -196,3 +196,29 @@ def test_plot_curves_means_per_row_value(mlruns: Path) -> None:
     assert [s for s, _ in curves["relu"]] == [0, 1, 2]
     assert curves["relu"][2][1] == pytest.approx(0.91)
     assert not math.isnan(curves["prelu"][0][1])
+
+
+def test_fields_a_run_lacks_are_left_out_of_its_label() -> None:
+    recs = [
+        RunRecord(
+            "a",
+            {"axis.activation": "relu", "axis.section": "4.2", "dataset": "fmnist"},
+            {},
+            {"test/acc": 0.8},
+        ),
+        RunRecord(
+            "b",
+            {
+                "axis.activation": "relu",
+                "axis.section": "4.3",
+                "dataset": "c10",
+                "axis.structure": "1",
+            },
+            {},
+            {"test/acc": 0.7},
+        ),
+        RunRecord("c", {"axis.activation": "relu"}, {}, {"test/acc": 0.7}),
+    ]
+    table = build_table(recs, ["activation"], ["section", "dataset", "structure"], "test/acc")
+    assert table.columns == ["4.2/fmnist", "4.3/c10/1"]
+    assert table.notes == ["1 runs lack all row or all column fields and are left out"]

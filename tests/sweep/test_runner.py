@@ -91,7 +91,7 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(mlruns: Path) -> No
     assert "test/acc" in by_head["relu"].data.metrics
     failed = by_head["bogus"]
     assert failed.info.status == "FAILED"
-    assert "model.init_args.head" in failed.data.tags["sweep.error"]
+    assert "invalid value for 'head'" in failed.data.tags["sweep.error"]
 
     again = SweepRunner(SweepSpec.load(path), tracking_uri=uri, progress=False).execute()
     assert [r.status for r in again] == [SKIPPED, SKIPPED, FAILED]
