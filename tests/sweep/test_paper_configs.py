@@ -127,14 +127,3 @@ def test_paper_smoke_sweep_runs_end_to_end(paper: str, mlruns: Path) -> None:
     runs = client.search_runs([exp.experiment_id])
     assert len(runs) == EXPECTED_RUNS[f"papers/{paper}/sweep.yaml"][1]
     assert all(r.info.status == "FINISHED" and "test/acc" in r.data.metrics for r in runs)
-
-
-@pytest.mark.slow
-def test_showcase_wdbc_smoke_and_report(mlruns: Path, capsys: pytest.CaptureFixture) -> None:
-    sweep = CONFIGS / "showcase" / "wdbc_heads.yaml"
-    assert run_actlab(["sweep", str(sweep), "--smoke", "--workers", "2", "--no-progress"]) == 0
-    capsys.readouterr()
-    assert run_actlab(["report", str(sweep), "--smoke", "--format", "markdown"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("| head | wdbc |")
-    assert "paper 92.40" in out and "paper 90.64" in out

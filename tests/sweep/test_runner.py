@@ -67,7 +67,9 @@ def test_last_error_line() -> None:
 
 
 @pytest.mark.slow
-def test_interrupted_sweep_resumes_and_failures_are_recorded(mlruns: Path) -> None:
+def test_interrupted_sweep_resumes_and_failures_are_recorded(
+    mlruns: Path, capsys: pytest.CaptureFixture
+) -> None:
     """First pass: 1 of 3 runs (interrupted). Second pass, 2 workers: 1 skipped, 1 finished and
     1 failed (a head that does not exist) recorded FAILED; exit status 1. Third pass reruns
     only the failed one."""
@@ -94,5 +96,9 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(mlruns: Path) -> No
     assert "invalid value for 'head'" in failed.data.tags["sweep.error"]
 
     again = SweepRunner(SweepSpec.load(path), tracking_uri=uri, progress=False).execute()
+    capsys.readouterr()
     assert [r.status for r in again] == [SKIPPED, SKIPPED, FAILED]
-    assert run_actlab(["report", str(path), "--format", "csv"]) == 0
+    assert run_actlab(["report", str(path), "--format", "markdown"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| head | wdbc |") and "| softmax |" in table and "| relu |" in table
+    assert "bogus" not in table  # FAILED runs are not averaged
