@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+import actlab.sweep.commands  # noqa: F401  (registers sweep and report)
 from actlab.cli import extra_command
 from actlab.tracking.mlflow import default_tracking_uri, mlruns_dir
 

@@ -92,7 +92,7 @@ def main() -> None:
                 "--model.optimizer", "torch.optim.Adam",
                 "--model.optimizer.lr", str(args.lr),
                 "--data", "actlab.data.SyntheticDataModule",
-                "--data.input_shape", args.input_shape,
+                "--data.sample_shape", args.input_shape,
                 "--data.train_samples", str(args.samples),
                 "--data.val_fraction", "0",
                 "--data.batch_size", str(args.batch_size),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -34,8 +35,14 @@ class TensorDataset(Dataset):
         return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.inputs.device)
         return self.inputs[index], self.targets[index]
+
+    def to(self, device: torch.device | str) -> TensorDataset:
+        """Move both tensors to ``device`` (in place) and return ``self``."""
+        self.inputs = self.inputs.to(device)
+        self.targets = self.targets.to(device)
+        return self
 
 
 def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,6 +81,75 @@ def stratified_split(
     return torch.sort(torch.cat(rest)).values, torch.sort(torch.cat(held)).values
 
 
+def kfold_split(
+    targets: torch.Tensor, folds: int, fold: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified k-fold: return (train, held-out) indices of fold ``fold`` of ``folds``, seeded.
+
+    Every class is shuffled with ``seed`` and dealt round-robin onto the folds, so each fold holds
+    ``1/folds`` of every class (within one sample) and the folds partition the samples. The same
+    ``(folds, seed)`` always gives the same partition, whichever ``fold`` is asked for.
+    """
+    if folds < 2 or not 0 <= fold < folds:
+        msg = f"need folds >= 2 and 0 <= fold < folds, got folds={folds}, fold={fold}"
+        raise ActlabError(msg)
+    generator = torch.Generator().manual_seed(seed)
+    assignment = torch.empty(len(targets), dtype=torch.long)
+    offset = 0
+    for cls in torch.unique(targets):
+        idx = torch.nonzero(targets == cls, as_tuple=True)[0]
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        # continue the deal where the previous class stopped, so fold sizes stay balanced
+        assignment[idx] = (torch.arange(len(idx)) + offset) % folds
+        offset = (offset + len(idx)) % folds
+    held = torch.nonzero(assignment == fold, as_tuple=True)[0]
+    rest = torch.nonzero(assignment != fold, as_tuple=True)[0]
+    return rest, held
+
+
+def balanced_subset(targets: torch.Tensor, samples_per_class: int, seed: int) -> torch.Tensor:
+    """Indices of ``samples_per_class`` seeded random samples of every class (sorted).
+
+    Raises:
+        ActlabError: when a class has fewer samples than asked for.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for cls in torch.unique(targets):
+        idx = torch.nonzero(targets == cls, as_tuple=True)[0]
+        if len(idx) < samples_per_class:
+            msg = (
+                f"samples_per_class={samples_per_class} exceeds class {int(cls)}, which has "
+                f"{len(idx)} training samples; use samples_per_class <= {len(idx)}"
+            )
+            raise ActlabError(msg)
+        chosen.append(idx[torch.randperm(len(idx), generator=generator)[:samples_per_class]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+def fit_pca(x: torch.Tensor, n_components: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal axes of the rows of ``x`` (N x D): returns (mean (D,), components (D x n)).
+
+    The covariance is eigen-decomposed in float64; each axis's sign is fixed so that its
+    largest-magnitude loading is positive, which makes the projection deterministic.
+    """
+    n, d = x.shape
+    if not 1 <= n_components <= min(n, d):
+        msg = (
+            f"pca_components={n_components} must be in [1, min(samples, features)] = "
+            f"[1, {min(n, d)}] for the training split"
+        )
+        raise ActlabError(msg)
+    mean = x.mean(dim=0)
+    centred = x - mean
+    cov = (centred.T @ centred).double() / max(n - 1, 1)
+    _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
+    components = vectors[:, -n_components:].flip(1)
+    signs = torch.sign(components.gather(0, components.abs().argmax(0, keepdim=True)))
+    components = (components * signs).to(x.dtype)
+    return mean, components
+
+
 class ActlabDataModule(LightningDataModule):
     """Base of every actlab data module.
 
@@ -82,11 +158,36 @@ class ActlabDataModule(LightningDataModule):
     serves all splits from memory. ``num_classes`` and ``input_shape`` are known at construction
     time, so the CLI links them into the model before any data is read.
 
+    :meth:`setup` runs one pipeline, in this order: load the splits; pick the validation split
+    (fold ``fold`` of ``folds`` if ``folds`` is set, else ``val_fraction`` of every class, else
+    the test split); draw ``samples_per_class`` from what is left for training; the subclass's
+    :meth:`fit_preprocessing`; then ``flatten``, ``standardize``, ``pca_components`` and
+    ``pca_reshape``, each fitted on the training split only.
+
     Args:
         batch_size: samples per training batch (evaluation uses the same).
         num_workers: loader worker processes; 0 loads in the main process (fastest in memory).
-        val_fraction: part of the training split held out for validation, per class.
+        val_fraction: part of the training split held out for validation, per class; 0 uses
+            the test split for validation.
         seed: seed of every split this module draws.
+        samples_per_class: train on this many seeded samples of every class (002: 500 per
+            digit); larger than a class's training samples is an error.
+        folds: stratified k-fold cross-validation over the training split: fold ``fold`` is
+            the validation split, the other ``folds - 1`` folds train, and the test split stays
+            the dataset's own; overrides ``val_fraction``. This is our reading of 003's
+            "10-fold stratified CV" (``folds: 10``, one run per ``fold`` in 0..9, CV accuracy =
+            mean of the runs' ``val/acc``, test accuracy on the official test split).
+        fold: which fold validates, ``0 <= fold < folds``.
+        flatten: serve every sample as one feature vector (for MLPs).
+        standardize: subtract the training mean and divide by the training std of every
+            feature (003 standardises before PCA); images are flattened for it and reshaped
+            back unless ``flatten`` or PCA is on.
+        pca_components: project onto this many principal components of the training split
+            (003: 256); implies ``flatten``.
+        pca_reshape: reshape the PCA features into this sample shape (003's CNN: ``[1, 16,
+            16]``); its product must equal ``pca_components``.
+        on_device: keep the tensors on the trainer's device and serve batches from there
+            (no loader workers, no host-to-device copies); on a CPU trainer nothing changes.
     """
 
     #: Short dataset name used in run names and tags.
@@ -100,6 +201,15 @@ class ActlabDataModule(LightningDataModule):
         num_workers: int = 0,
         val_fraction: float = 0.1,
         seed: int = 0,
+        *,
+        samples_per_class: int | None = None,
+        folds: int | None = None,
+        fold: int = 0,
+        flatten: bool = False,
+        standardize: bool = False,
+        pca_components: int | None = None,
+        pca_reshape: tuple[int, ...] | None = None,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -108,10 +218,43 @@ class ActlabDataModule(LightningDataModule):
         if not 0.0 <= val_fraction < 1.0:
             msg = f"val_fraction must be in [0, 1), got {val_fraction}"
             raise ActlabError(msg)
+        if samples_per_class is not None and samples_per_class < 1:
+            msg = f"samples_per_class must be >= 1 or null, got {samples_per_class}"
+            raise ActlabError(msg)
+        if folds is not None and (folds < 2 or not 0 <= fold < folds):
+            msg = f"fold must be in [0, folds) with folds >= 2; got folds={folds}, fold={fold}"
+            raise ActlabError(msg)
+        if folds is None and fold != 0:
+            msg = f"fold={fold} is set but folds is null; set folds (e.g. folds: 10)"
+            raise ActlabError(msg)
+        if pca_components is not None and pca_components < 1:
+            msg = f"pca_components must be >= 1 or null, got {pca_components}"
+            raise ActlabError(msg)
+        if pca_reshape is not None:
+            pca_reshape = tuple(int(d) for d in pca_reshape)
+            if pca_components is None:
+                msg = f"pca_reshape={list(pca_reshape)} needs pca_components to be set"
+                raise ActlabError(msg)
+            if math.prod(pca_reshape) != pca_components:
+                msg = (
+                    f"pca_reshape={list(pca_reshape)} holds {math.prod(pca_reshape)} values but "
+                    f"pca_components={pca_components}; their product must match"
+                )
+                raise ActlabError(msg)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_fraction = val_fraction
         self.seed = seed
+        self.samples_per_class = samples_per_class
+        self.folds = folds
+        self.fold = fold
+        self.flatten = flatten or pca_components is not None
+        self.standardize = standardize
+        self.pca_components = pca_components
+        self.pca_reshape = pca_reshape
+        self.on_device = on_device
+        #: Fitted PCA (mean, components D x n), set by :meth:`setup` when ``pca_components``.
+        self.pca: tuple[torch.Tensor, torch.Tensor] | None = None
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -122,31 +265,87 @@ class ActlabDataModule(LightningDataModule):
         return len(self.class_names)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input sample without the batch dimension (linked to the model)."""
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one stored sample before ``flatten``/PCA (images: ``(C, H, W)``)."""
         raise NotImplementedError
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample without the batch dimension (linked to the model).
+
+        ``sample_shape`` after the options: PCA gives ``(pca_components,)`` or ``pca_reshape``,
+        ``flatten`` gives ``(prod(sample_shape),)``.
+        """
+        if self.pca_components is not None:
+            return self.pca_reshape or (self.pca_components,)
+        if self.flatten:
+            return (math.prod(self.sample_shape),)
+        return tuple(self.sample_shape)
 
     def load_splits(self) -> Splits:
         """Read the dataset and return its splits as tensors (inputs float, targets long)."""
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
-        """Load once, carve the validation split if needed and build the datasets."""
-        if self.train_set is not None:
-            return
+        """Load once, pick the splits, preprocess, and (``on_device``) move to the device."""
+        if self.train_set is None:
+            self._build_datasets()
+        device = self._target_device()
+        if device is not None:
+            for dataset in (self.train_set, self.val_set, self.test_set):
+                dataset.to(device)
+
+    def _build_datasets(self) -> None:
         splits = self.load_splits()
         x_train, y_train = splits.train
-        if splits.val is None:
+        if self.folds is not None:
+            rest, held = kfold_split(y_train, self.folds, self.fold, self.seed)
+            splits.val = (x_train[held], y_train[held])
+            x_train, y_train = x_train[rest], y_train[rest]
+        elif splits.val is None:
             if self.val_fraction > 0:
                 rest, held = stratified_split(y_train, self.val_fraction, self.seed)
                 splits.val = (x_train[held], y_train[held])
                 x_train, y_train = x_train[rest], y_train[rest]
             else:
                 splits.val = splits.test
+        if self.samples_per_class is not None:
+            chosen = balanced_subset(y_train, self.samples_per_class, self.seed)
+            x_train, y_train = x_train[chosen], y_train[chosen]
         x_train, x_val, x_test = self.fit_preprocessing(x_train, splits.val[0], splits.test[0])
+        x_train, x_val, x_test = self._fit_features(x_train, x_val, x_test)
         self.train_set = TensorDataset(x_train, y_train)
         self.val_set = TensorDataset(x_val, splits.val[1])
         self.test_set = TensorDataset(x_test, splits.test[1])
+
+    def _fit_features(
+        self, x_train: torch.Tensor, x_val: torch.Tensor, x_test: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``flatten``, ``standardize``, PCA and ``pca_reshape``, fitted on ``x_train`` only."""
+        if not (self.flatten or self.standardize):
+            return x_train, x_val, x_test
+        shape = x_train.shape[1:]
+        xs = [x.reshape(len(x), -1) for x in (x_train, x_val, x_test)]
+        if self.standardize:
+            mean = xs[0].mean(dim=0)
+            std = xs[0].std(dim=0).clamp_min(1e-8)
+            xs = [(x - mean) / std for x in xs]
+        if self.pca_components is not None:
+            mean, components = fit_pca(xs[0], self.pca_components)
+            self.pca = (mean, components)
+            xs = [(x - mean) @ components for x in xs]
+            if self.pca_reshape is not None:
+                xs = [x.reshape(len(x), *self.pca_reshape) for x in xs]
+        elif not self.flatten:
+            xs = [x.reshape(len(x), *shape) for x in xs]
+        return tuple(x.contiguous() for x in xs)  # type: ignore[return-value]
+
+    def _target_device(self) -> torch.device | None:
+        """The trainer's device when ``on_device`` and attached to a trainer, else None."""
+        trainer = getattr(self, "trainer", None)
+        if not self.on_device or trainer is None:
+            return None
+        return trainer.strategy.root_device
 
     def fit_preprocessing(
         self, x_train: torch.Tensor, x_val: torch.Tensor, x_test: torch.Tensor
@@ -159,14 +358,16 @@ class ActlabDataModule(LightningDataModule):
             msg = f"{type(self).__name__}.setup() has not run"
             raise RuntimeError(msg)
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        # tensors on an accelerator are gathered in the main process: workers cannot share them
+        workers = 0 if dataset.inputs.device.type != "cpu" else self.num_workers
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
+            num_workers=workers,
             collate_fn=collate_batch,
             generator=generator,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -14,7 +14,8 @@ class DigitsDataModule(ActlabDataModule):
 
     Args:
         test_fraction: part of the samples held out for testing, per class.
-        batch_size, num_workers, val_fraction, seed: see :class:`ActlabDataModule`.
+        batch_size, num_workers, val_fraction, seed, samples_per_class, folds, fold, flatten,
+            standardize, pca_components, pca_reshape, on_device: see :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "digits"
@@ -27,12 +28,33 @@ class DigitsDataModule(ActlabDataModule):
         num_workers: int = 0,
         val_fraction: float = 0.1,
         seed: int = 0,
+        samples_per_class: int | None = None,
+        folds: int | None = None,
+        fold: int = 0,
+        flatten: bool = False,
+        standardize: bool = False,
+        pca_components: int | None = None,
+        pca_reshape: tuple[int, ...] | None = None,
+        on_device: bool = False,
     ) -> None:
-        super().__init__(batch_size, num_workers, val_fraction, seed)
+        super().__init__(
+            batch_size,
+            num_workers,
+            val_fraction,
+            seed,
+            samples_per_class=samples_per_class,
+            folds=folds,
+            fold=fold,
+            flatten=flatten,
+            standardize=standardize,
+            pca_components=pca_components,
+            pca_reshape=pca_reshape,
+            on_device=on_device,
+        )
         self.test_fraction = test_fraction
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
+    def sample_shape(self) -> tuple[int, ...]:
         return (1, 8, 8)
 
     def load_splits(self) -> Splits:

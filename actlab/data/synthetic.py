@@ -13,11 +13,11 @@ from actlab.data.base import ActlabDataModule, Splits
 class SyntheticDataModule(ActlabDataModule):
     """Learnable random data: each class is a fixed random pattern plus Gaussian noise.
 
-    Shaped like a real dataset (``input_shape=[3, 32, 32]`` for CIFAR-10 shape data), so speed
+    Shaped like a real dataset (``sample_shape=[3, 32, 32]`` for CIFAR-10 shape data), so speed
     measurements see the same tensor sizes; ``noise`` sets how hard the task is.
 
     Args:
-        input_shape: shape of one sample.
+        sample_shape: shape of one sample.
         num_classes: number of classes.
         train_samples: samples in the training split (validation is carved from it).
         test_samples: samples in the test split.
@@ -29,7 +29,7 @@ class SyntheticDataModule(ActlabDataModule):
 
     def __init__(
         self,
-        input_shape: tuple[int, ...] = (3, 32, 32),
+        sample_shape: tuple[int, ...] = (3, 32, 32),
         num_classes: int = 10,
         train_samples: int = 5000,
         test_samples: int = 1000,
@@ -40,7 +40,7 @@ class SyntheticDataModule(ActlabDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__(batch_size, num_workers, val_fraction, seed)
-        self._input_shape = tuple(input_shape)
+        self._sample_shape = tuple(sample_shape)
         self._num_classes = num_classes
         self.train_samples = train_samples
         self.test_samples = test_samples
@@ -55,17 +55,17 @@ class SyntheticDataModule(ActlabDataModule):
         return [f"class_{i}" for i in range(self._num_classes)]
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
+    def sample_shape(self) -> tuple[int, ...]:
+        return self._sample_shape
 
     def load_splits(self) -> Splits:
         generator = torch.Generator().manual_seed(self.seed)
-        dim = math.prod(self._input_shape)
+        dim = math.prod(self._sample_shape)
         patterns = torch.randn(self._num_classes, dim, generator=generator)
 
         def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
             y = torch.randint(self._num_classes, (n,), generator=generator)
             x = patterns[y] + self.noise * torch.randn(n, dim, generator=generator)
-            return x.view(n, *self._input_shape), y
+            return x.view(n, *self._sample_shape), y
 
         return Splits(train=draw(self.train_samples), test=draw(self.test_samples))

@@ -18,7 +18,8 @@ class WDBCDataModule(ActlabDataModule):
     Args:
         test_fraction: part of the samples held out for testing, per class.
         standardize: subtract the training mean and divide by the training std, per feature.
-        batch_size, num_workers, val_fraction, seed: see :class:`ActlabDataModule`.
+        batch_size, num_workers, val_fraction, seed, samples_per_class, folds, fold,
+            on_device: see :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "wdbc"
@@ -32,13 +33,26 @@ class WDBCDataModule(ActlabDataModule):
         num_workers: int = 0,
         val_fraction: float = 0.1,
         seed: int = 0,
+        samples_per_class: int | None = None,
+        folds: int | None = None,
+        fold: int = 0,
+        on_device: bool = False,
     ) -> None:
-        super().__init__(batch_size, num_workers, val_fraction, seed)
+        super().__init__(
+            batch_size,
+            num_workers,
+            val_fraction,
+            seed,
+            samples_per_class=samples_per_class,
+            folds=folds,
+            fold=fold,
+            standardize=standardize,
+            on_device=on_device,
+        )
         self.test_fraction = test_fraction
-        self.standardize = standardize
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
+    def sample_shape(self) -> tuple[int, ...]:
         return (30,)
 
     def load_splits(self) -> Splits:
@@ -49,12 +63,3 @@ class WDBCDataModule(ActlabDataModule):
         y = torch.as_tensor(data.target, dtype=torch.long)
         train, test = stratified_split(y, self.test_fraction, self.seed)
         return Splits(train=(x[train], y[train]), test=(x[test], y[test]))
-
-    def fit_preprocessing(
-        self, x_train: torch.Tensor, x_val: torch.Tensor, x_test: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not self.standardize:
-            return x_train, x_val, x_test
-        mean = x_train.mean(dim=0)
-        std = x_train.std(dim=0).clamp_min(1e-8)
-        return tuple((x - mean) / std for x in (x_train, x_val, x_test))  # type: ignore[return-value]

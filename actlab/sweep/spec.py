@@ -1,0 +1,496 @@
+"""Sweep files: schema, validation, grid expansion and the config hash that identifies a run.
+
+A sweep file (YAML) names base config(s), grid axes, seeds, an MLflow experiment and, optionally,
+the paper's reference numbers::
+
+    experiment: paper-003-wdbc
+    base: [../../quickstart.yaml]            # paths relative to the sweep file
+    seeds: [0, 1, 2]                         # -> seed_everything and data.init_args.seed
+    grid:                                    # a mapping, or a list of them (a union of grids,
+                                             # each may set its own base, seeds and fixed)
+      model.init_args.head: [softmax, relu]  # a plain axis: a config key and its values
+      regularisation:                        # a labelled axis: each value sets several keys
+        - {label: bn+dropout, data.init_args.augment: false}
+        - {label: bn+dropout+aug, data.init_args.augment: true}
+    fixed: {trainer.max_epochs: 32}
+    smoke: {overrides: {trainer.max_epochs: 1}, seeds: [0], only: {head: [softmax]}}
+    report: {rows: head, columns: dataset, metric: test/acc, scale: 100}
+    references: {softmax: {wdbc: 92.40}, relu: {wdbc: 90.64}}
+
+Every run's config is the base files deep-merged with ``fixed``, the axis values, the smoke
+overrides (``--smoke``), command-line ``--set`` overrides and the seed. Its *config hash* is the
+SHA-256 of that merged mapping in canonical JSON (sorted keys): stable across reruns, different
+when any value differs. Defaults that live in code are not part of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actlab.errors import ActlabError, unknown_name_message
+
+#: Keys a sweep file may have at its top level.
+SWEEP_KEYS = (
+    "experiment",
+    "base",
+    "seeds",
+    "seed_keys",
+    "grid",
+    "fixed",
+    "smoke",
+    "report",
+    "references",
+)
+#: Keys of the ``smoke`` section.
+SMOKE_KEYS = ("overrides", "seeds", "only")
+#: Keys of the ``report`` section.
+REPORT_KEYS = ("rows", "columns", "metric", "mode", "scale", "error", "digits", "cell")
+#: Config keys the seed is written to unless ``seed_keys`` says otherwise.
+DEFAULT_SEED_KEYS = ("seed_everything", "data.init_args.seed")
+#: Keys that address a class's own fields rather than its ``init_args``.
+_CLASS_KEYS = ("class_path", "init_args", "dict_kwargs")
+
+
+def _fail(path: Path | str, message: str) -> ActlabError:
+    return ActlabError(f"{path}: {message}")
+
+
+def load_yaml(path: Path) -> Any:
+    """Read a YAML file; a missing or malformed file is an :class:`ActlabError`."""
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ActlabError(f"file not found: {path}") from None
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else "invalid YAML"
+        raise ActlabError(f"{path}: invalid YAML: {first}") from None
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted ``key`` in a nested config; inside a ``class_path`` mapping go via ``init_args``.
+
+    ``model.head`` and ``model.init_args.head`` address the same value, as on the command line.
+    A mapping value with a ``class_path`` different from the current one replaces the mapping
+    (its old ``init_args`` belong to another class); other mappings are merged.
+    """
+    parts = key.split(".")
+    node = config
+    for i, part in enumerate(parts[:-1]):
+        if "class_path" in node and part not in _CLASS_KEYS and i > 0:
+            node = node.setdefault("init_args", {})
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    last = parts[-1]
+    if "class_path" in node and last not in _CLASS_KEYS and len(parts) > 1:
+        node = node.setdefault("init_args", {})
+    merge_value(node, last, value)
+
+
+def merge_value(node: dict[str, Any], key: str, value: Any) -> None:
+    """``node[key] = value``, deep-merging mappings (a new ``class_path`` replaces the mapping)."""
+    current = node.get(key)
+    if isinstance(value, dict) and isinstance(current, dict):
+        new_class = value.get("class_path")
+        if new_class is not None and new_class != current.get("class_path"):
+            node[key] = copy.deepcopy(value)
+            return
+        for sub_key, sub_value in value.items():
+            merge_value(current, sub_key, sub_value)
+        return
+    node[key] = copy.deepcopy(value)
+
+
+def deep_merge(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``other`` merged in (see :func:`merge_value`)."""
+    merged = copy.deepcopy(base)
+    for key, value in other.items():
+        merge_value(merged, key, value)
+    return merged
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """SHA-256 (first 16 hex digits) of ``config`` as canonical JSON."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def value_label(value: Any) -> str:
+    """The label a plain axis value gets in tags and report tables."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict) and "class_path" in value:
+        return str(value["class_path"]).rsplit(".", 1)[-1]
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class AxisValue:
+    """One value of a grid axis: its label and the config keys it sets."""
+
+    label: str
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A grid axis: its name (the tag ``axis.<name>``) and its values."""
+
+    name: str
+    values: tuple[AxisValue, ...]
+
+    @property
+    def labels(self) -> list[str]:
+        return [v.label for v in self.values]
+
+
+@dataclass(frozen=True)
+class GridPart:
+    """One cross-product of a sweep; a part may replace the sweep's ``base`` and ``seeds`` and
+    add ``fixed`` keys (``grid: [{base: [...], seeds: [...], fixed: {...}, <axes>}, ...]``)."""
+
+    axes: list[Axis]
+    base: list[Path] | None = None
+    seeds: list[int | None] | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """Defaults of ``actlab report`` for a sweep.
+
+    Args:
+        rows: fields (axis names, tags or params) whose values label the rows.
+        columns: fields whose values label the columns (joined with ``/``).
+        metric: the MLflow metric shown in the cells (its last value).
+        mode: ``max`` or ``min`` marks the best cell per column; ``None`` guesses from the name.
+        scale: factor applied to the metric before display (100 for percent).
+        error: report ``1 - metric`` (error rate from accuracy) before scaling.
+        digits: decimals shown.
+    """
+
+    rows: tuple[str, ...] = ("activation",)
+    columns: tuple[str, ...] = ("model", "dataset")
+    metric: str = "test/acc"
+    mode: str | None = None
+    scale: float = 1.0
+    error: bool = False
+    digits: int = 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: its labels, seed, merged config and config hash."""
+
+    index: int
+    labels: dict[str, str]
+    seed: int | None
+    config: dict[str, Any]
+    config_hash: str
+
+    @property
+    def name(self) -> str:
+        parts = [*self.labels.values()] + ([f"seed{self.seed}"] if self.seed is not None else [])
+        return " ".join(parts) or f"run{self.index}"
+
+    def tags(self, sweep: str) -> dict[str, str]:
+        """Tags of the run's MLflow run: sweep, config hash, seed and one ``axis.<name>`` per axis."""
+        tags = {"sweep": sweep, "config_hash": self.config_hash}
+        if self.seed is not None:
+            tags["seed"] = str(self.seed)
+        tags.update({f"axis.{name}": label for name, label in self.labels.items()})
+        return tags
+
+
+@dataclass
+class SweepSpec:
+    """A parsed sweep file. Build with :meth:`load`; expand with :meth:`runs`."""
+
+    path: Path
+    experiment: str
+    base: list[Path]
+    seeds: list[int | None]
+    seed_keys: list[str]
+    grids: list[list[Axis]]
+    parts: list[GridPart] = field(default_factory=list)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    smoke: dict[str, Any] = field(default_factory=dict)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    references: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepSpec:
+        """Read and validate a sweep file; problems raise :class:`ActlabError` in one line."""
+        path = Path(path)
+        raw = load_yaml(path)
+        if not isinstance(raw, dict):
+            raise _fail(path, f"a sweep file is a mapping with keys {', '.join(SWEEP_KEYS)}")
+        return cls.from_dict(raw, path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], path: Path) -> SweepSpec:
+        for key in raw:
+            if key not in SWEEP_KEYS:
+                raise _fail(path, unknown_name_message("sweep key", str(key), list(SWEEP_KEYS)))
+        experiment = raw.get("experiment")
+        if not isinstance(experiment, str) or not experiment:
+            raise _fail(path, f"'experiment' must be a non-empty name, got {experiment!r}")
+        base_raw = raw.get("base")
+        if isinstance(base_raw, str):
+            base_raw = [base_raw]
+        if not isinstance(base_raw, list) or not base_raw:
+            raise _fail(path, f"'base' must be a config file or a list of them, got {base_raw!r}")
+        base = [(path.parent / str(b)).resolve() for b in base_raw]
+        for b in base:
+            if not b.is_file():
+                raise _fail(path, f"base config not found: {b}")
+        seeds = _seeds(raw.get("seeds"), path, "seeds")
+        seed_keys = raw.get("seed_keys", list(DEFAULT_SEED_KEYS))
+        if not isinstance(seed_keys, list) or not all(isinstance(k, str) for k in seed_keys):
+            raise _fail(path, f"'seed_keys' must be a list of config keys, got {seed_keys!r}")
+        grid = raw.get("grid") or {}
+        parts = grid if isinstance(grid, list) else [grid]
+        if not parts or not all(isinstance(part, dict) for part in parts):
+            msg = f"'grid' must map axis names to lists of values, or list such maps; got {grid!r}"
+            raise _fail(path, msg)
+        grid_parts = [_part(part, path) for part in parts]
+        grids = [part.axes for part in grid_parts]
+        fixed = _mapping(raw.get("fixed"), path, "fixed")
+        smoke = _mapping(raw.get("smoke"), path, "smoke")
+        for key in smoke:
+            if key not in SMOKE_KEYS:
+                raise _fail(path, unknown_name_message("smoke key", str(key), list(SMOKE_KEYS)))
+        _mapping(smoke.get("overrides"), path, "smoke.overrides")
+        if "seeds" in smoke:
+            _seeds(smoke["seeds"], path, "smoke.seeds")
+        names: dict[str, list[str]] = {}
+        for axes in grids:
+            for axis in axes:
+                names.setdefault(axis.name, []).extend(axis.labels)
+        for axis_name, labels in _mapping(smoke.get("only"), path, "smoke.only").items():
+            if axis_name not in names:
+                msg = unknown_name_message("axis in smoke.only", axis_name, list(names))
+                raise _fail(path, msg)
+            for label in labels if isinstance(labels, list) else [labels]:
+                if str(label) not in names[axis_name]:
+                    msg = unknown_name_message(
+                        f"label of axis {axis_name!r}", str(label), names[axis_name]
+                    )
+                    raise _fail(path, msg)
+        report = _report(_mapping(raw.get("report"), path, "report"), path)
+        references = _references(raw.get("references"), path)
+        return cls(
+            path=path,
+            experiment=experiment,
+            base=base,
+            seeds=seeds,
+            seed_keys=seed_keys,
+            grids=grids,
+            parts=grid_parts,
+            fixed=fixed,
+            smoke=smoke,
+            report=report,
+            references=references,
+        )
+
+    def experiment_name(self, smoke: bool = False) -> str:
+        """The MLflow experiment of the sweep (``<experiment>-smoke`` for the smoke variant)."""
+        return f"{self.experiment}-smoke" if smoke else self.experiment
+
+    def base_config(self, files: list[Path] | None = None) -> dict[str, Any]:
+        """The base files (default: the sweep's ``base``) merged in order."""
+        merged: dict[str, Any] = {}
+        for base in self.base if files is None else files:
+            content = load_yaml(base) or {}
+            if not isinstance(content, dict):
+                raise _fail(base, "a config file must be a mapping")
+            merged = deep_merge(merged, content)
+        return merged
+
+    def runs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[RunSpec]:
+        """The cross-product of the axes and the seeds, in file order (seeds innermost).
+
+        Args:
+            smoke: apply the ``smoke`` section (its overrides, seeds and ``only`` filter).
+            overrides: more ``key: value`` pairs applied last (``actlab sweep --set``).
+        """
+        only: dict[str, list[str]] = {}
+        if smoke:
+            for name, labels in (self.smoke.get("only") or {}).items():
+                only[name] = [str(v) for v in (labels if isinstance(labels, list) else [labels])]
+        runs: list[RunSpec] = []
+        for part in self.parts or [GridPart(axes) for axes in self.grids]:
+            base = self.base_config(part.base)
+            for key, value in {**self.fixed, **part.fixed}.items():
+                set_key(base, key, value)
+            seeds = part.seeds if part.seeds is not None else self.seeds
+            if smoke and "seeds" in self.smoke:
+                seeds = _seeds(self.smoke["seeds"], self.path, "smoke.seeds")
+            self._expand(part.axes, base, seeds, only, smoke, overrides or {}, runs)
+        return runs
+
+    @property
+    def axes(self) -> list[Axis]:
+        """Every axis of every grid part (the first axis of each name)."""
+        seen: dict[str, Axis] = {}
+        for axes in self.grids:
+            for axis in axes:
+                seen.setdefault(axis.name, axis)
+        return list(seen.values())
+
+    def _expand(
+        self,
+        axes: list[Axis],
+        base: dict[str, Any],
+        seeds: list[int | None],
+        only: dict[str, list[str]],
+        smoke: bool,
+        overrides: dict[str, Any],
+        runs: list[RunSpec],
+    ) -> None:
+        """Append the runs of one grid part (cross-product of ``axes`` and ``seeds``) to ``runs``."""
+        axis_values = [
+            [v for v in axis.values if axis.name not in only or v.label in only[axis.name]]
+            for axis in axes
+        ]
+        for combo in itertools.product(*axis_values):
+            for seed in seeds:
+                config = copy.deepcopy(base)
+                for value in combo:
+                    for key, item in value.overrides.items():
+                        set_key(config, key, item)
+                if smoke:
+                    for key, item in (self.smoke.get("overrides") or {}).items():
+                        set_key(config, key, item)
+                for key, item in overrides.items():
+                    set_key(config, key, item)
+                if seed is not None:
+                    for key in self.seed_keys:
+                        set_key(config, key, seed)
+                labels = {axis.name: value.label for axis, value in zip(axes, combo, strict=True)}
+                runs.append(RunSpec(len(runs), labels, seed, config, config_hash(config)))
+
+
+def _seeds(raw: Any, path: Path, key: str) -> list[int | None]:
+    if raw is None:
+        return [None]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return [raw]
+    if (
+        isinstance(raw, list)
+        and raw
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in raw)
+    ):
+        return list(raw)
+    raise _fail(path, f"'{key}' must be an integer or a non-empty list of integers, got {raw!r}")
+
+
+def _mapping(raw: Any, path: Path, key: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(path, f"'{key}' must be a mapping, got {raw!r}")
+    return raw
+
+
+def _axis(name: str, values: Any, path: Path) -> Axis:
+    if not isinstance(values, list) or not values:
+        raise _fail(path, f"axis {name!r} must be a non-empty list of values, got {values!r}")
+    parsed: list[AxisValue] = []
+    for value in values:
+        if isinstance(value, dict) and "label" in value:
+            overrides = {str(k): v for k, v in value.items() if k != "label"}
+            if not overrides:
+                raise _fail(path, f"axis {name!r}: value {value['label']!r} sets no config key")
+            parsed.append(AxisValue(str(value["label"]), overrides))
+        elif "." in name or name == "seed_everything":
+            parsed.append(AxisValue(value_label(value), {name: value}))
+        else:
+            msg = (
+                f"axis {name!r} is not a dotted config key, so each value must be a mapping "
+                f"with a 'label' and the keys it sets; got {value!r}"
+            )
+            raise _fail(path, msg)
+    labels = [v.label for v in parsed]
+    duplicates = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicates:
+        raise _fail(path, f"axis {name!r} has repeated labels {duplicates}")
+    short = name.rsplit(".", 1)[-1] if "." in name else name
+    return Axis(short, tuple(parsed))
+
+
+#: Keys of a grid part that are not axes.
+PART_KEYS = ("base", "seeds", "fixed")
+
+
+def _part(raw: dict[str, Any], path: Path) -> GridPart:
+    base = None
+    if "base" in raw:
+        files = raw["base"] if isinstance(raw["base"], list) else [raw["base"]]
+        base = [(path.parent / str(b)).resolve() for b in files]
+        for b in base:
+            if not b.is_file():
+                raise _fail(path, f"base config not found: {b}")
+    seeds = _seeds(raw["seeds"], path, "grid.seeds") if "seeds" in raw else None
+    fixed = _mapping(raw.get("fixed"), path, "grid.fixed")
+    axes = [_axis(str(n), v, path) for n, v in raw.items() if n not in PART_KEYS]
+    return GridPart(axes, base, seeds, fixed)
+
+
+def _fields(raw: Any, path: Path, key: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+        return tuple(raw)
+    raise _fail(path, f"'report.{key}' must be a field name or a list of them, got {raw!r}")
+
+
+def _report(raw: dict[str, Any], path: Path) -> ReportSpec:
+    for key in raw:
+        if key not in REPORT_KEYS:
+            raise _fail(path, unknown_name_message("report key", str(key), list(REPORT_KEYS)))
+    kwargs: dict[str, Any] = {}
+    for key in ("rows", "columns"):
+        if key in raw:
+            kwargs[key] = _fields(raw[key], path, key)
+    if "metric" in raw:
+        kwargs["metric"] = str(raw["metric"])
+    if raw.get("mode") not in (None, "max", "min"):
+        raise _fail(path, f"'report.mode' must be max or min, got {raw['mode']!r}")
+    for key, kind in (("mode", str), ("scale", float), ("error", bool), ("digits", int)):
+        if raw.get(key) is not None:
+            kwargs[key] = kind(raw[key])
+    return ReportSpec(**kwargs)
+
+
+def _references(raw: Any, path: Path) -> dict[str, dict[str, float]]:
+    """``{row label: {column label: number}}``; ``null`` entries (not reported) are dropped."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(path, f"'references' must map row labels to {{column: number}}, got {raw!r}")
+    refs: dict[str, dict[str, float]] = {}
+    for row, cols in raw.items():
+        if not isinstance(cols, dict):
+            raise _fail(path, f"references of row {row!r} must map column labels to numbers")
+        for col, number in cols.items():
+            if number is None:
+                continue
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                raise _fail(path, f"reference {row}/{col} must be a number, got {number!r}")
+            refs.setdefault(str(row), {})[str(col)] = float(number)
+    return refs

@@ -1,0 +1,55 @@
+"""Fixtures for the data tests: each dataset's fake-file generator and a CLI runner."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_generator(name: str) -> ModuleType:
+    """The module ``tests/data/<name>/data.py`` (whose ``make(root, seed, ...)`` writes files)."""
+    spec = importlib.util.spec_from_file_location(f"fake_{name}_data", HERE / name / "data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def make_fake(tmp_path: Path) -> Callable[..., Path]:
+    """``make_fake(name, **kwargs)`` writes dataset ``name`` under a fresh temp root."""
+    count = iter(range(1000))
+
+    def make(name: str, **kwargs) -> Path:
+        return load_generator(name).make(tmp_path / f"{name}-{next(count)}", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def fit_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Run ``actlab fit`` with ``fast_dev_run`` on CPU; MLflow writes under ``tmp_path``."""
+    monkeypatch.setenv("ACTLAB_MLRUNS", str(tmp_path / "mlruns"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def fit(data_class: str, root: Path, *args: str) -> None:
+        from actlab.cli import main
+
+        main(
+            [
+                "fit",
+                "--data", f"actlab.data.{data_class}",
+                "--data.root", str(root),
+                "--trainer.fast_dev_run", "1",
+                "--trainer.accelerator", "cpu",
+                *args,
+            ]
+        )  # fmt: skip
+
+    return fit
