@@ -11,9 +11,9 @@ from actlab.data.base import (
 )
 from actlab.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from actlab.data.digits import DigitsDataModule
-from actlab.data.synthetic import SyntheticDataModule
 from actlab.data.imagenet_insects import ImageNetInsectsDataModule
 from actlab.data.mnist import FashionMNISTDataModule, MNISTDataModule
+from actlab.data.synthetic import SyntheticDataModule
 from actlab.data.vision import CorruptDatasetError, DatasetNotFoundError, VisionDataModule
 from actlab.data.wdbc import WDBCDataModule
 

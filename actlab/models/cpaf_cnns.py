@@ -49,14 +49,22 @@ def cpaf_fashion_cnn_net(
     channels: Sequence[int] = (16, 32, 4),
     hidden: int = 30,
     act_layer: ActLayer = nn.ReLU,
+    conv_act_layer: ActLayer | None = None,
+    fc_act_layer: ActLayer | None = None,
 ) -> PaperNet:
     """004 §4.2 (and 002's agile CNN with 16, 8, 4): conv layers, then one hidden FC layer of
-    ``hidden`` nodes with its own activation, then the output layer."""
-    act = act_factory(act_layer)
+    ``hidden`` nodes with its own activation, then the output layer.
+
+    Args:
+        conv_act_layer: activation of the conv layers (default ``act_layer``); 002 varies it
+            separately from ``fc_act_layer``, the FC layer's.
+    """
+    conv_act = act_factory(conv_act_layer if conv_act_layer is not None else act_layer)
+    fc_act = act_factory(fc_act_layer if fc_act_layer is not None else act_layer)
     size = tuple(input_size) if input_size else (in_chans, 28, 28)
-    features = nn.Sequential(*_conv_pool_stack(size[0], channels, act))
+    features = nn.Sequential(*_conv_pool_stack(size[0], channels, conv_act))
     n_flat = flat_size(features, size)
-    pool = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, hidden), act(inplace=True))
+    pool = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, hidden), fc_act(inplace=True))
     return PaperNet(features, pool, nn.Linear(hidden, num_classes), hidden, num_classes)
 
 

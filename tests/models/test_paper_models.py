@@ -114,3 +114,15 @@ def test_full_size_nets_build_and_step(name: str, shape, params) -> None:
     out = model(torch.randn(2, *shape))
     out.sum().backward()
     assert out.shape == (2, 27)
+
+
+def test_agile_cnn_takes_separate_conv_and_fc_activations() -> None:
+    """002 varies the conv-layer and FC-layer activations independently."""
+    model = timm.create_model(
+        "agile_cnn", num_classes=10, input_size=(1, 28, 28),
+        conv_act_layer="agile_relu(granularity=element)", fc_act_layer="agile_sigmoid(granularity=element)",
+    )  # fmt: skip
+    model(torch.randn(2, 1, 28, 28))
+    names = [m.spec for m in model.modules() if isinstance(m, Activation)]
+    assert names == ["agile_relu(granularity=element)"] * 3 + ["agile_sigmoid(granularity=element)"]
+    assert model.pool[2].a.shape == (1, 30)  # one (a, b) per FC node
