@@ -10,12 +10,14 @@ once the server answers again. ``actlab sync`` replays whatever is left after th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +139,8 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         if method == "log_artifact":
             local = Path(kwargs.get("local_path", args[1] if len(args) > 1 else ""))
-            self.files.mkdir(parents=True, exist_ok=True)
-            copy = self.files / f"{uuid.uuid4().hex}-{local.name}"
+            copy = self.files / uuid.uuid4().hex / local.name  # the artifact keeps its name
+            copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(local, copy)
             if "local_path" in kwargs:
                 kwargs = {**kwargs, "local_path": str(copy)}
@@ -263,6 +265,18 @@ class ResilientClient:
         return left
 
 
+@contextlib.contextmanager
+def fast_http_failures() -> Iterator[None]:
+    """Set :data:`HTTP_DEFAULTS` where the environment does not choose, for the ``with`` block."""
+    added = {k: v for k, v in HTTP_DEFAULTS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str, int]:
     """Replay every spool under ``root``; returns the calls still pending per run id.
 
@@ -272,12 +286,13 @@ def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str,
 
     root = root or spool_dir()
     left: dict[str, int] = {}
-    for path in sorted(root.glob("*.jsonl")):
-        spool = Spool(path.stem, "", root)
-        records = spool.records()
-        if not records:
-            path.unlink()
-            continue
-        uri = tracking_uri or records[0]["tracking_uri"]
-        left[spool.run_id] = spool.replay(MlflowClient(uri))
+    with fast_http_failures():
+        for path in sorted(root.glob("*.jsonl")):
+            spool = Spool(path.stem, "", root)
+            records = spool.records()
+            if not records:
+                path.unlink()
+                continue
+            uri = tracking_uri or records[0]["tracking_uri"]
+            left[spool.run_id] = spool.replay(MlflowClient(uri))
     return left
