@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
 
@@ -18,7 +18,7 @@ from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.config import MLflowSaveConfigCallback
 from actlab.tracking.mlflow import ActlabMLFlowLogger
-from actlab.tracking.resume import resolve_checkpoint, run_id_of_checkpoint
+from actlab.tracking.resume import ResumableCheckpoint, resolve_checkpoint, run_id_of_checkpoint
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -244,7 +244,7 @@ class ActlabCLI(LightningCLI):
             "data.input_shape", "model.init_args.input_shape", apply_on="instantiate"
         )
         parser.add_lightning_class_args(TrackingCallback, "tracking")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",

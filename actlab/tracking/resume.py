@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from lightning import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from actlab.errors import ActlabError
 from actlab.tracking.mlflow import mlruns_dir
@@ -44,3 +46,26 @@ def run_id_of_checkpoint(path: str | Path) -> tuple[str, str | None] | None:
     entry = checkpoint.get("actlab") or {}
     run_id = entry.get("mlflow_run_id")
     return (run_id, entry.get("tracking_uri")) if run_id else None
+
+
+class ResumableCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that rewrites ``last.ckpt`` after every validation.
+
+    Lightning 2.6 rewrites ``last.ckpt`` only when a top-k checkpoint was saved in the same step,
+    so a fit killed after a few epochs without improvement would resume from an older epoch and
+    log those epochs again. Here ``last.ckpt`` always holds the latest epoch.
+    """
+
+    def _save_latest(self, trainer: Trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_latest(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_latest(trainer)
