@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from rich.console import Console
 
@@ -15,8 +15,10 @@ import actlab
 from actlab.data import ActlabDataModule
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.tasks import ClassificationModule
+from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.config import MLflowSaveConfigCallback
 from actlab.tracking.mlflow import ActlabMLFlowLogger
+from actlab.tracking.resume import ResumableCheckpoint, resolve_checkpoint, run_id_of_checkpoint
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -191,7 +193,9 @@ class ActlabArgumentParser(LightningArgumentParser):
             text = unknown_option_message(unknown.group(1), self.argv)
         elif top:
             name = top.group(2).split(".")[0]
-            valid = ["checkpoint", "ckpt_path", "data", "model", "seed_everything", "trainer"]
+            valid = [
+                "checkpoint", "ckpt_path", "data", "model", "seed_everything", "trainer", "tracking",
+            ]  # fmt: skip
             text = unknown_name_message(f"top-level key of '{top.group(1)}'", name, valid)
         else:
             text = condense_error(message)
@@ -239,7 +243,8 @@ class ActlabCLI(LightningCLI):
         parser.link_arguments(
             "data.input_shape", "model.init_args.input_shape", apply_on="instantiate"
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(TrackingCallback, "tracking")
+        parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -260,8 +265,38 @@ class ActlabCLI(LightningCLI):
             if isinstance(logger, ActlabMLFlowLogger):
                 logger.describe(model=str(backbone), activation=str(activation), dataset=dataset)
 
+    def _logger(self) -> ActlabMLFlowLogger | None:
+        for logger in self.trainer.loggers:
+            if isinstance(logger, ActlabMLFlowLogger):
+                return logger
+        return None
+
     def before_fit(self) -> None:
+        """Resume the checkpoint's MLflow run when one is given, then create the run.
+
+        The run is created here, in the launching process, so that ``ddp_spawn`` workers and
+        the tests after fit all write to this one run.
+        """
+        config = self.config_init[self.subcommand]
+        logger = self._logger()
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path is not None and ckpt_path not in ("best", "hpc", "registry"):
+            path = resolve_checkpoint(ckpt_path)
+            config["ckpt_path"] = str(path)
+            found = run_id_of_checkpoint(path)
+            if logger is not None and found is not None:
+                run_id, uri = found
+                if uri in (None, logger.tracking_uri):
+                    logger.resume(run_id)
+                else:
+                    print(
+                        f"actlab: checkpoint's run {run_id} is in {uri}, not {logger.tracking_uri}:"
+                        " starting a new run",
+                        file=sys.stderr,
+                    )
         self._describe_run()
+        if logger is not None and self.trainer.is_global_zero:
+            _ = logger.run_id
 
     def before_validate(self) -> None:
         self._describe_run()
@@ -274,11 +309,26 @@ class ActlabCLI(LightningCLI):
         if self.trainer.interrupted or self.trainer.fast_dev_run:
             return
         results = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
-        print_summary(self.trainer, results[0] if results else {})
+        final = results[0] if results else {}
+        best_path = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
+        best: dict[str, float] = {}
+        if best_path and hasattr(self.model, "test_prefix"):
+            self.model.test_prefix = "test_best"
+            try:
+                results = self.trainer.test(
+                    self.model, datamodule=self.datamodule, ckpt_path=best_path, verbose=False
+                )
+            finally:
+                self.model.test_prefix = "test"
+            best = results[0] if results else {}
+        print_summary(self.trainer, final, best)
 
 
-def print_summary(trainer: Any, test_metrics: dict[str, float]) -> None:
-    """Print test accuracy, the MLflow run id and how to open the UI (rank 0 only)."""
+def print_summary(
+    trainer: Any, test_metrics: dict[str, float], best_metrics: dict[str, float] | None = None
+) -> None:
+    """Print test accuracy (final and best checkpoint), the best validation epoch, the MLflow
+    run id and how to open the UI (rank 0 only)."""
     if not trainer.is_global_zero:
         return
     console = Console(stderr=False)
@@ -288,12 +338,34 @@ def print_summary(trainer: Any, test_metrics: dict[str, float]) -> None:
         console.print(
             f"[bold]test accuracy[/bold] {acc:.4f}   test loss {test_metrics.get('test/loss', float('nan')):.4f}"
         )
+    tracking = next((c for c in trainer.callbacks if isinstance(c, TrackingCallback)), None)
+    best_val = _best_validation(trainer, tracking)
+    if best_val is not None:
+        console.print(f"[bold]best val accuracy[/bold] {best_val[0]:.4f} at epoch {best_val[1]}")
+    best_acc = (best_metrics or {}).get("test_best/acc")
+    if best_acc is not None:
+        console.print(f"[bold]test accuracy of the best checkpoint[/bold] {best_acc:.4f}")
     for logger in trainer.loggers:
         if isinstance(logger, ActlabMLFlowLogger):
             console.print(
                 f"[bold]MLflow run[/bold] {logger.run_id}  ({logger._run_name}) in {logger.tracking_uri}"
             )
             console.print("open the UI with [bold]actlab ui[/bold]  ->  http://127.0.0.1:5000")
+
+
+def _best_validation(trainer: Any, tracking: TrackingCallback | None) -> tuple[float, int] | None:
+    """Best ``val/acc`` and its epoch: from the callback, or the run (``ddp_spawn`` workers)."""
+    if tracking is not None and tracking.best_acc is not None and tracking.best_epoch is not None:
+        return tracking.best_acc, tracking.best_epoch
+    for logger in trainer.loggers:
+        if isinstance(logger, ActlabMLFlowLogger):
+            try:
+                metrics = logger.experiment.get_run(logger.run_id).data.metrics
+            except Exception:  # noqa: BLE001 - a summary line is not worth failing for
+                return None
+            if "val/best_acc" in metrics and "val/best_epoch" in metrics:
+                return metrics["val/best_acc"], int(metrics["val/best_epoch"])
+    return None
 
 
 def print_help() -> None:

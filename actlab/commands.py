@@ -40,3 +40,27 @@ def ui(argv: list[str]) -> int:
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     sys.stdout.flush()
     os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly
+
+
+@extra_command("sync", "send MLflow writes kept in mlruns/spool while the tracking server was down")
+def sync(argv: list[str]) -> int:
+    from actlab.tracking.resilience import spool_dir
+    from actlab.tracking.resilience import sync as replay
+
+    parser = argparse.ArgumentParser(
+        prog="actlab sync",
+        description="Replay the metrics, params, tags and artifacts spooled during a tracking "
+        "server outage (mlruns/spool/) to the server each run was logging to.",
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="send to this URI instead of the recorded one"
+    )
+    args = parser.parse_args(argv)
+    left = replay(args.tracking_uri)
+    if not left:
+        print(f"nothing to send: {spool_dir()} is empty")
+        return 0
+    for run_id, pending in left.items():
+        state = "sent" if pending == 0 else f"{pending} writes still pending (server unreachable)"
+        print(f"run {run_id}: {state}")
+    return 0 if not any(left.values()) else 1

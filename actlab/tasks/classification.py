@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -68,16 +69,20 @@ def native_activation_name(model: nn.Module) -> str:
     return counts.most_common(1)[0][0] if counts else "none"
 
 
+#: Top-5 accuracy is reported only for datasets with more classes than this.
+TOP5_MIN_CLASSES = 10
+
+
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average="macro"),
-            "recall": MulticlassRecall(num_classes, average="macro"),
-            "f1": MulticlassF1Score(num_classes, average="macro"),
-        },
-        prefix=prefix,
-    )
+    metrics = {
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "precision": MulticlassPrecision(num_classes, average="macro"),
+        "recall": MulticlassRecall(num_classes, average="macro"),
+        "f1": MulticlassF1Score(num_classes, average="macro"),
+    }
+    if num_classes > TOP5_MIN_CLASSES:
+        metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+    return MetricCollection(metrics, prefix=prefix)
 
 
 class ClassificationModule(LightningModule):
@@ -125,6 +130,14 @@ class ClassificationModule(LightningModule):
         )
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
+        # Confusion counts sync across DDP ranks in compute(); read by the tracking callback.
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        #: Latest computed confusion counts per stage (``val``/``test``), rows = true class.
+        self.confusion: dict[str, torch.Tensor] = {}
+        #: Prefix of test metrics: ``test`` for the final weights, ``test_best`` for the best
+        #: checkpoint (set by the CLI around its second test).
+        self.test_prefix = "test"
 
     def _apply_activation(
         self, activation: str | dict[str, Any] | None, input_shape: tuple[int, ...]
@@ -193,14 +206,26 @@ class ClassificationModule(LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, scores, y = self._step(batch)
         self.val_metrics.update(scores, y)
+        self.val_confusion.update(scores, y)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.confusion["val"] = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, scores, y = self._step(batch)
         self.test_metrics.update(scores, y)
-        self.log("test/loss", loss, on_epoch=True)
-        self.log_dict(self.test_metrics, on_epoch=True)
+        self.test_confusion.update(scores, y)
+        prefix = self.test_prefix
+        self.log(f"{prefix}/loss", loss, on_epoch=True)
+        metrics = self.test_metrics.items(keep_base=True)
+        self.log_dict({f"{prefix}/{name}": metric for name, metric in metrics}, on_epoch=True)
+
+    def on_test_epoch_end(self) -> None:
+        self.confusion[self.test_prefix] = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

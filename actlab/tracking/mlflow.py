@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+
+from actlab.tracking.resilience import HTTP_DEFAULTS, ResilientClient, is_outage
+
+log = logging.getLogger(__name__)
 
 #: Folder of the local store (``mlruns/mlflow.db``), its artifacts and checkpoints.
 MLRUNS_DIR = "mlruns"
@@ -55,6 +61,12 @@ class ActlabMLFlowLogger(MLFlowLogger):
     - Per-epoch metrics are logged with ``step = epoch`` so MLflow's charts line runs up by
       epoch; per-step metrics (``*_step``) keep the global step.
     - Checkpoints go to ``mlruns/<experiment id>/<run id>/checkpoints`` for every backend.
+    - Writes survive a tracking-server outage: they are spooled under ``mlruns/spool/`` and sent
+      when the server answers again (each epoch end, at the end of the run, or ``actlab sync``);
+      for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds (see ``HTTP_DEFAULTS``).
+    - A run resumed with :meth:`resume` is marked ``RUNNING`` again, metrics already logged at a
+      step are not logged twice, and params already logged are not logged again (a changed
+      value is recorded as the tag ``resumed_param_changed.<key>``).
 
     Args:
         experiment_name: MLflow experiment of the run.
@@ -77,6 +89,9 @@ class ActlabMLFlowLogger(MLFlowLogger):
         log_model: Literal[True, False, "all"] = False,
     ) -> None:
         uri = tracking_uri or default_tracking_uri()
+        if uri.startswith(("http://", "https://")):
+            for key, value in HTTP_DEFAULTS.items():
+                os.environ.setdefault(key, value)
         super().__init__(
             experiment_name=experiment_name,
             run_name=run_name,
@@ -86,6 +101,73 @@ class ActlabMLFlowLogger(MLFlowLogger):
             run_id=run_id,
             log_model=log_model,
         )
+        self._mlflow_client = ResilientClient(self._mlflow_client, uri)
+        self._resumed = run_id is not None
+        self._logged_steps: dict[str, set[int]] = {}
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        """The (spooling) MLflow client; a resumed run is marked ``RUNNING`` on first use."""
+        first = not self._initialized
+        client = MLFlowLogger.experiment.fget(self)
+        if first and self._resumed:
+            client.update_run(self._run_id, status="RUNNING")
+        return client
+
+    def resume(self, run_id: str) -> None:
+        """Continue the existing run ``run_id`` (before the run is first used)."""
+        if self._initialized and self._run_id != run_id:
+            msg = f"cannot resume run {run_id}: this logger already writes to run {self._run_id}"
+            raise RuntimeError(msg)
+        self._run_id = run_id
+        self._resumed = True
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this logger continues a run that existed before."""
+        return self._resumed
+
+    def flush(self) -> int:
+        """Send writes spooled during a server outage; returns how many are still pending."""
+        return self._mlflow_client.flush() if rank_zero_only.rank == 0 else 0
+
+    @rank_zero_only
+    def log_image(self, image: Any, key: str, step: int) -> None:
+        """Log an image (HxWxC ``uint8`` array) under ``key`` at ``step`` (MLflow's step slider)."""
+        self.experiment.log_image(self.run_id, image, key=key.replace("/", "_"), step=step)
+
+    @rank_zero_only
+    def log_image_file(self, image: Any, artifact_file: str) -> None:
+        """Log an image as the artifact ``artifact_file`` (a ``.png`` path in the run)."""
+        self.experiment.log_image(self.run_id, image, artifact_file=artifact_file)
+
+    @rank_zero_only
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Log ``text`` as the artifact ``artifact_file``."""
+        self.experiment.log_text(self.run_id, text, artifact_file)
+
+    @rank_zero_only
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload the local file ``local_path`` into the run's ``artifact_path`` folder."""
+        self.experiment.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    @rank_zero_only
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set run tags."""
+        from mlflow.entities import RunTag
+
+        items = [RunTag(str(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in tags.items()]
+        if items:
+            self.experiment.log_batch(run_id=self.run_id, tags=items)
+
+    def _existing_params(self) -> dict[str, str]:
+        try:
+            return dict(self.experiment.get_run(self.run_id).data.params)
+        except Exception as err:  # noqa: BLE001 - unreachable server: log everything
+            if not is_outage(err):
+                raise
+            return {}
 
     @property
     def tracking_uri(self) -> str:
@@ -112,7 +194,16 @@ class ActlabMLFlowLogger(MLFlowLogger):
         from mlflow.entities import Param
 
         flat = _flatten_dict(_convert_params(params))
-        items = [Param(key=k, value=str(v)[:MAX_PARAM_LENGTH]) for k, v in flat.items()]
+        values = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flat.items()}
+        existing = self._existing_params()
+        changed = {k: v for k, v in values.items() if k in existing and existing[k] != v}
+        if changed:
+            log.warning("resumed run %s: params changed: %s", self.run_id, sorted(changed))
+            tags = {
+                f"resumed_param_changed.{k}": f"{existing[k]} -> {v}" for k, v in changed.items()
+            }
+            self.set_tags(tags)
+        items = [Param(key=k, value=v) for k, v in values.items() if k not in existing]
         for start in range(0, len(items), 100):
             self.experiment.log_batch(run_id=self.run_id, params=items[start : start + 100])
 
@@ -124,6 +215,48 @@ class ActlabMLFlowLogger(MLFlowLogger):
         per_step = {k: v for k, v in metrics.items() if not is_epoch_metric(k)}
         per_epoch = {k: v for k, v in metrics.items() if is_epoch_metric(k)}
         if per_step:
-            super().log_metrics(per_step, step)
+            self._log_new(per_step, step)
         if per_epoch:
-            super().log_metrics(per_epoch, int(epoch) if epoch is not None else step)
+            self._log_new(per_epoch, int(epoch) if epoch is not None else step)
+
+    def _log_new(self, metrics: dict[str, float], step: int | None) -> None:
+        """Log ``metrics`` at ``step``, skipping keys a resumed run already has at that step."""
+        if self._resumed:
+            metrics = {k: v for k, v in metrics.items() if (step or 0) not in self._steps_of(k)}
+            for key in metrics:
+                self._logged_steps[key].add(step or 0)
+        if metrics:
+            super().log_metrics(metrics, step)
+
+    def _steps_of(self, key: str) -> set[int]:
+        if key not in self._logged_steps:
+            try:
+                history = self.experiment.get_metric_history(self.run_id, key)
+            except Exception as err:  # noqa: BLE001 - unreachable server: nothing known
+                if not is_outage(err):
+                    raise
+                history = []
+            self._logged_steps[key] = {m.step for m in history}
+        return self._logged_steps[key]
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        """Send the spool, then end the run ``FINISHED`` (or ``FAILED`` after an exception)."""
+        if not self._initialized:
+            return
+        status = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}.get(
+            status, status
+        )
+        if self._checkpoint_callback:
+            self._scan_and_log_checkpoints(self._checkpoint_callback)
+        self.flush()
+        self.experiment.set_terminated(self.run_id, status)
+        left = self.flush()
+        if left:
+            log.warning(
+                "tracking server %s unreachable: %d writes of run %s kept in mlruns/spool; "
+                "send them with `actlab sync`",
+                self.tracking_uri,
+                left,
+                self.run_id,
+            )

@@ -1,0 +1,298 @@
+"""Keeps a run's measurements when the tracking server is unreachable: a local spool, replayed later.
+
+:class:`ResilientClient` wraps an ``MlflowClient``. Its write calls (metrics, params, tags,
+artifacts, run status) go to the server; when the server cannot be reached they are appended to
+``mlruns/spool/<run_id>.jsonl`` (files copied to ``mlruns/spool/<run_id>/``) and training goes
+on. From the first failure on, writes go straight to the spool, so their order is kept;
+:meth:`ResilientClient.flush` (called at every epoch end and when the run ends) sends the spool
+once the server answers again. ``actlab sync`` replays whatever is left after the process ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Write methods of ``MlflowClient`` that are spooled when the server is unreachable.
+SPOOLED_METHODS = (
+    "log_batch",
+    "log_text",
+    "log_dict",
+    "log_image",
+    "log_artifact",
+    "set_tag",
+    "set_terminated",
+    "update_run",
+)
+
+#: HTTP client settings for remote tracking: fail in seconds, not minutes, when the server is down.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def spool_dir() -> Path:
+    """``mlruns/spool/``: the pending writes of every run, one JSONL file per run."""
+    from actlab.tracking.mlflow import mlruns_dir
+
+    return mlruns_dir() / "spool"
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether ``err`` means the server could not be reached (not that it refused the request)."""
+    try:
+        import requests
+
+        if isinstance(err, requests.exceptions.RequestException):
+            return True
+    except ImportError:  # pragma: no cover - requests ships with mlflow
+        pass
+    if isinstance(err, (ConnectionError, TimeoutError)):
+        return True
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(err, MlflowException):
+        text = str(err)
+        status = getattr(err, "get_http_status_code", lambda: 0)()
+        return "API request to" in text or "Max retries" in text or status in (502, 503, 504)
+    return False
+
+
+def _to_json(value: Any, files: Path) -> Any:
+    """Encode a call argument: MLflow entities as dicts, images and figures as PNG files."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    if isinstance(value, Metric):
+        return {"__metric__": [value.key, value.value, value.timestamp, value.step]}
+    if isinstance(value, Param):
+        return {"__param__": [value.key, value.value]}
+    if isinstance(value, RunTag):
+        return {"__tag__": [value.key, value.value]}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, files) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_json(v, files) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    files.mkdir(parents=True, exist_ok=True)
+    path = files / f"{uuid.uuid4().hex}.png"
+    if hasattr(value, "savefig"):
+        value.savefig(path)
+    else:
+        import numpy as np
+        from PIL import Image
+
+        array = np.asarray(value)
+        if array.dtype != np.uint8:
+            array = (np.clip(array, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(array).save(path)
+    return {"__png__": str(path)}
+
+
+def _from_json(value: Any) -> Any:
+    from mlflow.entities import Metric, Param, RunTag
+
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if "__metric__" in value:
+            return Metric(*value["__metric__"])
+        if "__param__" in value:
+            return Param(*value["__param__"])
+        if "__tag__" in value:
+            return RunTag(*value["__tag__"])
+        if "__png__" in value:
+            from PIL import Image
+
+            return Image.open(value["__png__"]).copy()
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
+
+
+class Spool:
+    """The pending writes of one run: ``<root>/<run_id>.jsonl`` plus its files."""
+
+    def __init__(self, run_id: str, tracking_uri: str, root: Path | None = None) -> None:
+        self.run_id = run_id
+        self.tracking_uri = tracking_uri
+        self.root = root or spool_dir()
+        self.path = self.root / f"{run_id}.jsonl"
+        self.files = self.root / run_id
+
+    def __len__(self) -> int:
+        return len(self.records())
+
+    def append(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        """Append one call; files (artifacts, images) are copied into the spool first."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if method == "log_artifact":
+            local = Path(kwargs.get("local_path", args[1] if len(args) > 1 else ""))
+            copy = self.files / uuid.uuid4().hex / local.name  # the artifact keeps its name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(local, copy)
+            if "local_path" in kwargs:
+                kwargs = {**kwargs, "local_path": str(copy)}
+            else:
+                args = (args[0], str(copy), *args[2:])
+        record = {
+            "method": method,
+            "tracking_uri": self.tracking_uri,
+            "args": _to_json(list(args), self.files),
+            "kwargs": _to_json(kwargs, self.files),
+        }
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def replay(self, client: Any) -> int:
+        """Send the pending calls in order through ``client``; returns how many are left.
+
+        Stops at the first call that fails because the server is unreachable; the rest stays.
+        Calls the server rejects (e.g. a param logged twice) are dropped with a warning.
+        """
+        records = self.records()
+        sent = 0
+        for record in records:
+            args = _from_json(record["args"])
+            kwargs = _from_json(record["kwargs"])
+            try:
+                getattr(client, record["method"])(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - sort outages from rejections
+                if is_outage(err):
+                    break
+                log.warning("dropped spooled %s for run %s: %s", record["method"], self.run_id, err)
+            sent += 1
+        rest = records[sent:]
+        if rest:
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".jsonl")
+            with os.fdopen(fd, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rest)
+            os.replace(tmp, self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+            shutil.rmtree(self.files, ignore_errors=True)
+        return len(rest)
+
+
+class ResilientClient:
+    """An ``MlflowClient`` whose writes survive a server outage (see the module docstring).
+
+    Reads (``get_run``, ``get_metric_history``, ...) pass through unchanged and may raise.
+
+    Args:
+        client: the wrapped ``MlflowClient``.
+        tracking_uri: where the client writes (recorded in the spool for ``actlab sync``).
+        spool_root: folder of the spool; ``mlruns/spool`` by default.
+    """
+
+    def __init__(self, client: Any, tracking_uri: str, spool_root: Path | None = None) -> None:
+        self._client = client
+        self._tracking_uri = tracking_uri
+        self._spool_root = spool_root
+        self._spools: dict[str, Spool] = {}
+        self.offline = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The wrapped client may hold a database engine: rebuild it in the new process.
+        return {**self.__dict__, "_client": None, "_spools": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.__dict__.update(state)
+        self._client = MlflowClient(self._tracking_uri)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_client", "_spools", "_tracking_uri"):
+            raise AttributeError(name)
+        attr = getattr(self._client, name)
+        if name not in SPOOLED_METHODS:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            run_id = kwargs.get("run_id", args[0] if args else None)
+            spool = self.spool(run_id)
+            if not self.offline and not len(spool):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - only outages are spooled
+                    if not is_outage(err):
+                        raise
+                    self.offline = True
+                    log.warning(
+                        "tracking server %s unreachable (%s); keeping run %s's writes in %s",
+                        self._tracking_uri,
+                        type(err).__name__,
+                        run_id,
+                        spool.path,
+                    )
+            spool.append(name, args, kwargs)
+            return None
+
+        return call
+
+    def spool(self, run_id: str) -> Spool:
+        if run_id not in self._spools:
+            self._spools[run_id] = Spool(run_id, self._tracking_uri, self._spool_root)
+        return self._spools[run_id]
+
+    def pending(self) -> int:
+        """Calls waiting in the spools of this client."""
+        return sum(len(s) for s in self._spools.values())
+
+    def flush(self) -> int:
+        """Try to send every spooled call; returns how many are still pending."""
+        left = sum(s.replay(self._client) for s in self._spools.values() if s.path.exists())
+        self.offline = left > 0
+        return left
+
+
+@contextlib.contextmanager
+def fast_http_failures() -> Iterator[None]:
+    """Set :data:`HTTP_DEFAULTS` where the environment does not choose, for the ``with`` block."""
+    added = {k: v for k, v in HTTP_DEFAULTS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str, int]:
+    """Replay every spool under ``root``; returns the calls still pending per run id.
+
+    Each spool is sent to the tracking URI it was recorded with, unless ``tracking_uri`` is given.
+    """
+    from mlflow.tracking import MlflowClient
+
+    root = root or spool_dir()
+    left: dict[str, int] = {}
+    with fast_http_failures():
+        for path in sorted(root.glob("*.jsonl")):
+            spool = Spool(path.stem, "", root)
+            records = spool.records()
+            if not records:
+                path.unlink()
+                continue
+            uri = tracking_uri or records[0]["tracking_uri"]
+            left[spool.run_id] = spool.replay(MlflowClient(uri))
+    return left

@@ -1,0 +1,93 @@
+"""Test-only pieces for the tracking tests: a trainable (a, b) activation and control callbacks."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from lightning import Callback, LightningModule, Trainer
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+
+class ShiftedReLU(nn.Module):
+    """``a * relu(x - b)`` with one ``(a, b)`` per channel: ``a``, ``b`` shaped ``(1, C)``.
+
+    Follows the tracking protocol of trainable activations (attributes ``a``, ``b`` shaped
+    ``(k, *site)``, ``forward`` on inputs shaped ``(N, *site)``).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.ones(1, channels))
+        self.b = nn.Parameter(torch.zeros(1, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a[0] * torch.relu(x - self.b[0])
+
+
+def swap_relus(model: nn.Module) -> int:
+    """Replace every ``nn.ReLU`` that follows an ``nn.Linear`` by a :class:`ShiftedReLU`."""
+    swapped = 0
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        width = None
+        for index, child in enumerate(module):
+            if isinstance(child, nn.Linear):
+                width = child.out_features
+            elif isinstance(child, nn.ReLU) and width is not None:
+                module[index] = ShiftedReLU(width)
+                swapped += 1
+    return swapped
+
+
+class ShiftedReLUSwap(Callback):
+    """Swap the backbone's ReLUs for :class:`ShiftedReLU` before the optimizer is built."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if not any(isinstance(m, ShiftedReLU) for m in pl_module.modules()):
+            assert swap_relus(pl_module) > 0
+
+
+class SlowEpochs(Callback):
+    """Sleep at the end of every training epoch (to give a test time to act mid-run)."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        time.sleep(self.seconds)
+
+
+class FailAfterSteps(Callback):
+    """Raise ``RuntimeError`` after ``steps`` training steps (a crashing run)."""
+
+    def __init__(self, steps: int = 1) -> None:
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.steps:
+            raise RuntimeError("boom: test-only crash")
+
+
+def all_artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    """Every artifact file of a run, recursively."""
+    files = []
+    for item in client.list_artifacts(run_id, path):
+        files += all_artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return files
+
+
+def image_steps(files: list[str], key: str) -> list[int]:
+    """Steps of the step-slider images logged under ``key`` (``images/<key>+step+<n>+...png``)."""
+    steps = []
+    for name in files:
+        parts = name.removeprefix("images/").split("+")
+        if name.startswith("images/") and name.endswith(".png") and parts[0] == key:
+            steps.append(int(parts[parts.index("step") + 1]))
+    return sorted(steps)
+
+
+def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, key))

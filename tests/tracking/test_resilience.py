@@ -1,0 +1,126 @@
+"""The outage spool: writes kept on disk while the server is unreachable, replayed in order."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from actlab.tracking.resilience import ResilientClient, is_outage, sync
+from tests.conftest import run_actlab
+
+
+class FlakyClient:
+    """Forwards to a real client, but raises connection errors while ``down`` is true."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self.down = False
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.client, name)
+
+        def call(*args, **kwargs):
+            self.calls += 1
+            if self.down:
+                raise requests.exceptions.ConnectionError("connection refused")
+            return attr(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
+    return uri, client, client.create_run(exp).info.run_id
+
+
+def metric(key: str, value: float, step: int) -> Metric:
+    return Metric(key, value, int(time.time() * 1000), step)
+
+
+def log_everything(client, run_id: str, tmp_path: Path, start: int) -> None:
+    client.log_batch(run_id, metrics=[metric("val/acc", 0.1 * s, s) for s in (start, start + 1)])
+    client.log_batch(run_id=run_id, params=[Param(f"p{start}", str(start))])
+    client.log_text(run_id, f"text {start}", f"notes/{start}.txt")
+    image = np.full((8, 8, 3), 200, dtype=np.uint8)
+    client.log_image(run_id, image, key="img", step=start)
+    path = tmp_path / f"params{start}.npz"
+    np.savez(path, a=np.arange(3))
+    client.log_artifact(run_id, str(path), "activation_params")
+    client.set_tag(run_id, f"tag{start}", "yes")
+
+
+def assert_all_logged(client: MlflowClient, run_id: str, steps: list[int]) -> None:
+    history = client.get_metric_history(run_id, "val/acc")
+    assert sorted(m.step for m in history) == steps
+    run = client.get_run(run_id)
+    files = {a.path for a in client.list_artifacts(run_id, "notes")}
+    files |= {a.path for a in client.list_artifacts(run_id, "activation_params")}
+    images = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
+    for start in steps[::2]:
+        assert run.data.params[f"p{start}"] == str(start)
+        assert run.data.tags[f"tag{start}"] == "yes"
+        assert f"notes/{start}.txt" in files
+        assert any(f"img+step+{start}+" in name for name in images)
+    assert f"activation_params/params{steps[0]}.npz" in files
+
+
+def test_outage_is_spooled_in_order_and_flushed_when_back(store, tmp_path: Path) -> None:
+    uri, real, run_id = store
+    flaky = FlakyClient(real)
+    client = ResilientClient(flaky, "http://127.0.0.1:1", spool_root=tmp_path / "spool")
+    log_everything(client, run_id, tmp_path, 0)
+    flaky.down = True
+    log_everything(client, run_id, tmp_path, 2)  # every write fails: spooled, no exception
+    assert client.offline
+    calls = flaky.calls
+    log_everything(client, run_id, tmp_path, 4)  # offline: straight to the spool
+    assert flaky.calls == calls
+    client.set_terminated(run_id, "FINISHED")
+    assert client.pending() == 13
+    assert client.flush() == 13  # still down: nothing lost, nothing sent
+    flaky.down = False
+    assert client.flush() == 0
+    assert not client.offline
+    assert not (tmp_path / "spool" / f"{run_id}.jsonl").exists()
+    assert_all_logged(real, run_id, [0, 1, 2, 3, 4, 5])
+    assert real.get_run(run_id).info.status == "FINISHED"
+
+
+def test_spool_left_after_the_process_is_sent_by_actlab_sync(
+    store, tmp_path: Path, mlruns: Path
+) -> None:
+    uri, real, run_id = store
+    flaky = FlakyClient(real)
+    flaky.down = True
+    client = ResilientClient(flaky, uri)  # default spool: $ACTLAB_MLRUNS/spool
+    log_everything(client, run_id, tmp_path, 0)
+    client.set_terminated(run_id, "FINISHED")
+    spool = mlruns / "spool" / f"{run_id}.jsonl"
+    records = [json.loads(line) for line in spool.read_text().splitlines()]
+    assert [r["method"] for r in records][:2] == ["log_batch", "log_batch"]
+    assert records[0]["tracking_uri"] == uri
+    assert sync(tracking_uri="http://127.0.0.1:1") == {run_id: len(records)}  # unreachable
+    assert run_actlab(["sync"]) == 0
+    assert not spool.exists()
+    assert_all_logged(real, run_id, [0, 1])
+    assert real.get_run(run_id).info.status == "FINISHED"
+    assert run_actlab(["sync"]) == 0  # nothing left
+
+
+def test_rejections_are_not_outages() -> None:
+    assert is_outage(requests.exceptions.ConnectionError("refused"))
+    assert is_outage(MlflowException("API request to http://x/api failed with exception y"))
+    assert not is_outage(MlflowException("INVALID_PARAMETER_VALUE: changing param values"))
+    assert not is_outage(ValueError("bad"))
