@@ -13,7 +13,6 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -130,10 +129,10 @@ class ClassificationModule(LightningModule):
         )
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
-        # Confusion counts sync across DDP ranks in compute(); read by the tracking callback.
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)
-        self.test_confusion = MulticlassConfusionMatrix(num_classes)
-        #: Latest computed confusion counts per stage (``val``/``test``), rows = true class.
+        self.num_classes = num_classes
+        self._confusion_counts: dict[str, torch.Tensor] = {}
+        #: Latest confusion counts per stage (``val``, ``test``, ``test_best``), rows = true
+        #: class, summed over DDP ranks; read by the tracking callback.
         self.confusion: dict[str, torch.Tensor] = {}
         #: Prefix of test metrics: ``test`` for the final weights, ``test_best`` for the best
         #: checkpoint (set by the CLI around its second test).
@@ -206,26 +205,39 @@ class ClassificationModule(LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, scores, y = self._step(batch)
         self.val_metrics.update(scores, y)
-        self.val_confusion.update(scores, y)
+        self._count_confusion("val", scores, y)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.confusion["val"] = self.val_confusion.compute().cpu()
-        self.val_confusion.reset()
+        self._finish_confusion("val")
+
+    def _count_confusion(self, stage: str, scores: torch.Tensor, y: torch.Tensor) -> None:
+        n = self.num_classes
+        counts = torch.bincount(y * n + scores.argmax(dim=1), minlength=n * n).view(n, n)
+        previous = self._confusion_counts.get(stage)
+        self._confusion_counts[stage] = counts if previous is None else previous + counts
+
+    def _finish_confusion(self, stage: str) -> None:
+        """Sum the stage's confusion counts over ranks (every rank must call this) and reset."""
+        n = self.num_classes
+        counts = self._confusion_counts.pop(stage, None)
+        if counts is None:
+            counts = torch.zeros(n, n, dtype=torch.long, device=self.device)
+        gathered = self.all_gather(counts)
+        self.confusion[stage] = (gathered.sum(0) if gathered.dim() == 3 else gathered).cpu()
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, scores, y = self._step(batch)
         self.test_metrics.update(scores, y)
-        self.test_confusion.update(scores, y)
+        self._count_confusion(self.test_prefix, scores, y)
         prefix = self.test_prefix
         self.log(f"{prefix}/loss", loss, on_epoch=True)
         metrics = self.test_metrics.items(keep_base=True)
         self.log_dict({f"{prefix}/{name}": metric for name, metric in metrics}, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
-        self.confusion[self.test_prefix] = self.test_confusion.compute().cpu()
-        self.test_confusion.reset()
+        self._finish_confusion(self.test_prefix)
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

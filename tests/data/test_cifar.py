@@ -94,6 +94,7 @@ def test_download_uses_torchvision(tmp_path, monkeypatch):
     assert calls == [str(tmp_path)]
 
 
+@pytest.mark.slow
 def test_fit_cifar10_augment_on_device_cli(make_fake, fit_cli):
     fit_cli(
         "CIFAR10DataModule", make_fake("cifar10"), "--model.backbone", "small_cnn",
@@ -101,5 +102,6 @@ def test_fit_cifar10_augment_on_device_cli(make_fake, fit_cli):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_fit_cifar100_cli(make_fake, fit_cli):
     fit_cli("CIFAR100DataModule", make_fake("cifar100"), "--model.backbone", "small_cnn")

@@ -99,6 +99,7 @@ def test_unreadable_jpeg_named(make_fake):
         dm.train_set[0]
 
 
+@pytest.mark.slow
 def test_fit_imagenet_insects_cli(make_fake, fit_cli):
     fit_cli(
         "ImageNetInsectsDataModule", make_fake("imagenet_insects"), "--model.backbone", "small_cnn",

@@ -168,10 +168,12 @@ def test_fashion_mnist_reads_its_folder(make_fake):
         _loaded(make_fake("mnist"), cls=FashionMNISTDataModule)
 
 
+@pytest.mark.slow
 def test_fit_mnist_cli(make_fake, fit_cli):
     fit_cli("MNISTDataModule", make_fake("mnist"), "--model.backbone", "small_cnn")
 
 
+@pytest.mark.slow
 def test_fit_fashion_mnist_pca_cnn_cli(make_fake, fit_cli):
     root = make_fake("fashion_mnist")
     fit_cli(
@@ -181,6 +183,7 @@ def test_fit_fashion_mnist_pca_cnn_cli(make_fake, fit_cli):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_fit_mnist_mlp_subset_cli(make_fake, fit_cli):
     root = make_fake("mnist")
     fit_cli(

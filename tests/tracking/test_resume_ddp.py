@@ -100,7 +100,9 @@ def test_ddp_spawn_on_cpu_makes_one_run_with_synced_confusion(tmp_path: Path) ->
     assert metric_steps(client, run_id, "time/epoch_seconds") == [0, 1]
     assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
     assert "best val accuracy" in result.stdout
-    # Counts are summed over both ranks: the whole test split (171 of WDBC's 569 samples).
-    local = client.download_artifacts(run_id, "confusion/test.csv", str(tmp_path))
-    rows = Path(local).read_text().strip().splitlines()[1:]
-    assert sum(int(v) for row in rows for v in row.split(",")[1:]) == 171
+    # Counts are summed over both ranks: the whole split, not one rank's half, and only once
+    # (WDBC: 40 validation samples; 171 test samples, padded to 172 by DistributedSampler).
+    for name, size in (("val_epoch001", 40), ("test", 172), ("test_best", 172)):
+        local = client.download_artifacts(run_id, f"confusion/{name}.csv", str(tmp_path))
+        rows = Path(local).read_text().strip().splitlines()[1:]
+        assert sum(int(v) for row in rows for v in row.split(",")[1:]) == size, name

@@ -90,6 +90,13 @@ def test_server_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path) -> N
         server = start_server(tmp_path, port)
         output, _ = fit.communicate(timeout=300)
         assert fit.returncode == 0, output[-3000:]
+        # When the server came back before the end, the fit sent its spool itself; when the fit
+        # ended first (a slow restart), `actlab sync` sends what was kept.
+        sync = subprocess.run(
+            [sys.executable, "-m", "actlab", "sync"], env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert sync.returncode == 0, sync.stdout + sync.stderr
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"
         for key in ("val/acc", "train/loss", "time/epoch_seconds", "val/best_acc"):
