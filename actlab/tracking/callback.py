@@ -306,11 +306,16 @@ class TrackingCallback(Callback):
             return
         if not has_features(backbone):
             return
-        inputs, targets = test_set.inputs, test_set.targets
+        targets = torch.as_tensor(test_set.targets)
+        keep = torch.arange(len(targets))
         if len(targets) > self.feature_points:
             keep = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
             keep = keep[: self.feature_points]
-            inputs, targets = inputs[keep], targets[keep]
+        if hasattr(test_set, "inputs"):  # in-memory tensors: one gather
+            inputs = test_set.inputs[keep.to(test_set.inputs.device)]
+        else:  # file-backed datasets (ImageNet insects): read the chosen samples
+            inputs = torch.stack([torch.as_tensor(test_set[int(i)][0]) for i in keep])
+        targets = targets[keep]
         features = pre_logits(backbone, inputs)
         if features.shape[1] != 2 and self.feature_scatter != "always":
             return
