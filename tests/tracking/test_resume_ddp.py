@@ -35,6 +35,15 @@ def last_epoch(path: Path) -> int:
         return -1
 
 
+def logged_steps(mlruns: Path, key: str) -> list[int]:
+    """Steps of ``key`` in the (only) run of a store another process is writing ([] while none)."""
+    try:
+        client, run = only_run(tracking_uri(mlruns))
+        return metric_steps(client, run.info.run_id, key)
+    except Exception:  # noqa: BLE001 - store or run not created yet
+        return []
+
+
 @pytest.mark.slow
 def test_killed_fit_resumed_from_last_continues_the_same_run(tmp_path: Path) -> None:
     mlruns = tmp_path / "mlruns"
@@ -54,7 +63,9 @@ def test_killed_fit_resumed_from_last_continues_the_same_run(tmp_path: Path) -> 
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
             lasts = list(mlruns.glob("*/*/checkpoints/last.ckpt"))
-            if lasts and last_epoch(lasts[0]) >= 1:  # epochs 0 and 1 are checkpointed
+            # Kill after the second epoch has ended: checkpointed and its train metrics logged
+            # (Lightning logs epoch-level train metrics after the checkpoint is written).
+            if lasts and last_epoch(lasts[0]) >= 1 and 1 in logged_steps(mlruns, "train/loss"):
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "fit ended before it could be killed"
