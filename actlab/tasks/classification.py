@@ -23,12 +23,6 @@ from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.tasks.heads import Head, head_loss, head_outputs
 
-#: Activation module types recognised when naming a backbone's own activation.
-_NATIVE_ACTIVATIONS = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
-)  # fmt: skip
-
 
 def create_backbone(
     name: str, num_classes: int, input_shape: tuple[int, ...], **kwargs: Any
@@ -62,9 +56,9 @@ def _fixed_input_size(name: str) -> bool:
 
 def native_activation_name(model: nn.Module) -> str:
     """The most common activation module type in ``model``, lower-cased (e.g. ``relu``)."""
-    counts = Counter(
-        type(m).__name__.lower() for m in model.modules() if isinstance(m, _NATIVE_ACTIVATIONS)
-    )
+    from actlab.activations import is_activation_module
+
+    counts = Counter(type(m).__name__.lower() for m in model.modules() if is_activation_module(m))
     return counts.most_common(1)[0][0] if counts else "none"
 
 
