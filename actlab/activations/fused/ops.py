@@ -1,14 +1,18 @@
 """The fused activations as ``torch.library`` custom ops with closed-form autograd.
 
 ``actlab::ab_forward`` / ``actlab::ab_backward`` and ``actlab::prelu_forward`` /
-``actlab::prelu_backward`` run the closed-form torch code of :mod:`.cpu` on any device and the
-Triton kernels of :mod:`.triton` on CUDA when Triton is importable. Autograd saves only ``x`` and
-the parameters; fake implementations let ``torch.compile`` trace through them.
+``actlab::prelu_backward`` run the closed-form torch code of :mod:`.cpu`: on CPU compiled by
+inductor into one loop per pass (see :func:`set_cpu_compile`), on CUDA the Triton kernels of
+:mod:`.triton` when Triton is importable, elsewhere eagerly. Autograd saves only ``x`` and the
+parameters; fake implementations let ``torch.compile`` trace through them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -16,6 +20,48 @@ from actlab.activations.fused import cpu
 
 #: whether the CUDA kernels are Triton's (else CUDA runs the closed-form torch code).
 HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+#: ``ACTLAB_CPU_COMPILE=0`` starts with the CPU kernels eager (the test suite does, to skip compiles).
+_cpu_compile = {"enabled": os.environ.get("ACTLAB_CPU_COMPILE", "1") != "0"}
+_compiled: dict[Callable, Callable] = {}
+
+
+def set_cpu_compile(enabled: bool) -> bool:
+    """Whether the CPU kernels run inductor-compiled (default) or eagerly; returns the old value.
+
+    Compiling costs 3-10 s per new (base, k, granularity, dtype, rank) the first time it is met
+    (less once inductor's on-disk cache has it; sizes are dynamic, so a new batch or image size
+    does not recompile); the eager closed-form code is 1.2-1.7x faster than the reference but several times
+    slower than the compiled loops. Without a working C++ compiler the first call warns and falls
+    back to eager. ``ACTLAB_CPU_COMPILE=0`` in the environment sets the initial value.
+    """
+    old = _cpu_compile["enabled"]
+    _cpu_compile["enabled"] = bool(enabled)
+    return old
+
+
+def _on_cpu(fn: Callable, *args):
+    if _cpu_compile["enabled"]:
+        args = tuple(
+            (t.contiguous() if 0 in t.stride() else t.detach())
+            if isinstance(t, torch.Tensor)
+            else t
+            for t in args
+        )
+        if fn not in _compiled:
+            _compiled[fn] = torch.compile(fn, dynamic=True, fullgraph=True)
+        try:
+            with torch.no_grad():
+                return _compiled[fn](*args)
+        except Exception as err:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
+            set_cpu_compile(False)
+            warnings.warn(
+                f"actlab fused activations: compiling the CPU kernels failed ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); running them eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return fn(*args)
 
 
 def _triton():
@@ -52,6 +98,26 @@ def prelu_backward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed-form gradients of :func:`prelu_forward` for ``x`` and ``a``."""
     return cpu.prelu_backward(grad, x, a)
+
+
+@ab_forward.register_kernel("cpu")
+def _(x, a, b, base, offset):
+    return _on_cpu(cpu.ab_forward, x, a, b, base, offset)
+
+
+@ab_backward.register_kernel("cpu")
+def _(grad, x, a, b, base, offset):
+    return _on_cpu(cpu.ab_backward, grad, x, a, b, base, offset)
+
+
+@prelu_forward.register_kernel("cpu")
+def _(x, a):
+    return _on_cpu(cpu.prelu_forward, x, a)
+
+
+@prelu_backward.register_kernel("cpu")
+def _(grad, x, a):
+    return _on_cpu(cpu.prelu_backward, grad, x, a)
 
 
 if HAS_TRITON:
