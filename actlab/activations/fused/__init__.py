@@ -2,7 +2,16 @@
 
 ``reference`` is :func:`actlab.activations.functional.recompute` of the pure function (the
 oracle); ``fused`` is a custom op with a closed-form backward (:mod:`.ops`): Triton kernels on
-CUDA, closed-form torch code elsewhere; ``auto`` picks the faster of the two for the input's device.
+CUDA, inductor-compiled closed-form torch code on CPU; ``auto`` picks the faster of the two for the
+input's device. Both save only ``x`` and the parameters for backward. ``fused`` returns the input's
+dtype (bf16 in, bf16 out, computed in fp32), where the reference promotes to the parameters' dtype.
+
+``auto`` on CPU is ``fused``: in benchmarks/activations.py (1 thread, batch 64, 3x32x32), 004's
+Structure 1 with CPAF-ReLU (k=2, channel) takes 1.04x ReLU's fwd+bwd time fused against 1.85x
+with the reference (1.49x with the same closed form run eagerly, the fallback without a C++
+compiler); in resnet18 activations are a small share and all backends are within noise of ReLU
+(0.98x fused, 1.08x reference). Compiling once per (base, k, granularity, dtype, rank) costs a few
+seconds, cached on disk by inductor.
 """
 
 from __future__ import annotations

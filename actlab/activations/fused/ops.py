@@ -24,6 +24,7 @@ HAS_TRITON = importlib.util.find_spec("triton") is not None
 #: ``ACTLAB_CPU_COMPILE=0`` starts with the CPU kernels eager (the test suite does, to skip compiles).
 _cpu_compile = {"enabled": os.environ.get("ACTLAB_CPU_COMPILE", "1") != "0"}
 _compiled: dict[Callable, Callable] = {}
+_RECOMPILE_LIMIT = 64
 
 
 def set_cpu_compile(enabled: bool) -> bool:
@@ -51,7 +52,9 @@ def _on_cpu(fn: Callable, *args):
         if fn not in _compiled:
             _compiled[fn] = torch.compile(fn, dynamic=True, fullgraph=True)
         try:
-            with torch.no_grad():
+            # sizes are dynamic, but each (base, k, granularity, dtype, rank) and duck-sized
+            # coincidence (batch == channels) is its own graph: allow more than dynamo's 8
+            with torch.no_grad(), torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
                 return _compiled[fn](*args)
         except Exception as err:  # noqa: BLE001 - any compiler failure: fall back, once, loudly
             set_cpu_compile(False)
