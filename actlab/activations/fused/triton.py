@@ -6,6 +6,10 @@ Program ``(c, t)`` handles tile ``t`` of the ``N * L`` elements of channel ``c``
 once and keeps all k terms in registers (a ``(KP, BLOCK)`` tile, ``KP`` = k rounded up to a power
 of two). Math runs in fp32 and results are cast back to the input's dtype.
 
+Layouts whose channel is the fastest dim (channels_last, ``(N, F)`` features) with layer or
+channel parameters instead use ``(M = N * L, C)`` matrix tiles (programs ``(m-tile, c-tile)``), so
+that loads are coalesced along the channels.
+
 Backward for layer and channel parameters writes ``grad_x`` and one partial sum of ``grad_a`` and
 ``grad_b`` per program into a ``(k, C, tiles)`` buffer, summed afterwards by ``torch.sum``: no
 atomics, so results are bitwise reproducible. Element parameters use programs ``(c, l-tile)`` that
@@ -119,7 +123,8 @@ def _backward_element_kernel(
     b = tl.load(b_ptr + poff, mask=pmask, other=0.0).to(tl.float32)
     acc_a = tl.zeros((KP, BLOCK), dtype=tl.float32)
     acc_b = tl.zeros((KP, BLOCK), dtype=tl.float32)
-    for n in range(N):
+    for n32 in range(N):
+        n = tl.cast(n32, tl.int64)
         x = tl.load(x_ptr + n * sxn + c * sxc + el * sxl, mask=mask, other=0.0).to(tl.float32)
         g = tl.load(g_ptr + n * sgn + c * sgc + el * sgl, mask=mask, other=0.0).to(tl.float32)
         value, slope = _terms(x, a, b, BASE, OFFSET)
@@ -133,6 +138,99 @@ def _backward_element_kernel(
     tl.store(ga_ptr + poff, acc_a, mask=pmask)
     if BASE != 2:
         tl.store(gb_ptr + poff, acc_b, mask=pmask)
+
+
+@triton.jit
+def _rows_forward_kernel(
+    x_ptr, y_ptr, a_ptr, b_ptr, M, C, sxm, sym, spk, spc,
+    K: tl.constexpr, BASE: tl.constexpr, OFFSET: tl.constexpr, BM: tl.constexpr, BC: tl.constexpr,
+):  # fmt: skip
+    """Channel-fastest layouts (channels_last, ``(N, F)``) seen as an ``(M, C)`` matrix."""
+    m = tl.program_id(0).to(tl.int64) * BM + tl.arange(0, BM)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)
+    cmask = c < C
+    mask = (m[:, None] < M) & cmask[None, :]
+    x = tl.load(x_ptr + m[:, None] * sxm + c[None, :], mask=mask, other=0.0).to(tl.float32)
+    y = tl.zeros((BM, BC), dtype=tl.float32)
+    for i in tl.static_range(K):
+        a = tl.load(a_ptr + i * spk + c * spc, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        b = tl.load(b_ptr + i * spk + c * spc, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        if BASE == 0:
+            y += a * (tl.sigmoid(x - b) - OFFSET)
+        elif BASE == 1:
+            y += a * (tl.maximum(x - b, 0.0) - OFFSET)
+        else:
+            y += tl.where(x > 0, x, a * x)
+    tl.store(y_ptr + m[:, None] * sym + c[None, :], y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rows_backward_kernel(
+    g_ptr, x_ptr, gx_ptr, a_ptr, b_ptr, pa_ptr, pb_ptr, M, C, T, sgm, sxm, som, spk, spc,
+    K: tl.constexpr, BASE: tl.constexpr, OFFSET: tl.constexpr, BM: tl.constexpr, BC: tl.constexpr,
+):  # fmt: skip
+    """Backward of :func:`_rows_forward_kernel`: partial sums into ``(K, C, T)`` buffers."""
+    t = tl.program_id(0)
+    m = t.to(tl.int64) * BM + tl.arange(0, BM)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)
+    cmask = c < C
+    mask = (m[:, None] < M) & cmask[None, :]
+    x = tl.load(x_ptr + m[:, None] * sxm + c[None, :], mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + m[:, None] * sgm + c[None, :], mask=mask, other=0.0).to(tl.float32)
+    gx = tl.zeros((BM, BC), dtype=tl.float32)
+    for i in tl.static_range(K):
+        a = tl.load(a_ptr + i * spk + c * spc, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        b = tl.load(b_ptr + i * spk + c * spc, mask=cmask, other=0.0).to(tl.float32)[None, :]
+        if BASE == 0:
+            s = tl.sigmoid(x - b)
+            value = s - OFFSET
+            slope = s * (1.0 - s)
+        elif BASE == 1:
+            value = tl.maximum(x - b, 0.0) - OFFSET
+            slope = (x > b).to(tl.float32)
+        else:
+            value = tl.where(x > 0, 0.0, x)
+            slope = tl.where(x > 0, 1.0, a)
+        if BASE == 2:
+            gx += g * slope
+        else:
+            gx += a * slope * g
+            partial_b = tl.sum(-a * slope * g, axis=0)
+            tl.store(pb_ptr + i * C * T + c * T + t, partial_b, mask=cmask)
+        partial_a = tl.sum(value * g, axis=0)
+        tl.store(pa_ptr + i * C * T + c * T + t, partial_a, mask=cmask)
+    tl.store(gx_ptr + m[:, None] * som + c[None, :], gx.to(gx_ptr.dtype.element_ty), mask=mask)
+
+
+def _row_stride(t: torch.Tensor) -> int | None:
+    """The stride of rows when ``t`` (``(N, C, *spatial)``) is an ``(N * L, C)`` matrix with unit
+    channel stride (channels_last, contiguous ``(N, F)``), else None."""
+    if t.dim() < 2 or t.stride(1) != 1 and t.shape[1] != 1:
+        return None
+    strides = _flat_strides(t)
+    if strides is None:
+        return None
+    sn, _, sl = strides
+    el = t[0, 0].numel()
+    if el == 1:
+        return sn
+    if (sl == t.shape[1] or t.shape[1] == 1) and (sn == el * sl or t.shape[0] == 1):
+        return sl
+    return None
+
+
+def _rows_layout(t: torch.Tensor) -> torch.Tensor:
+    """``t`` copied into the channel-fastest layout (for a gradient that arrives otherwise)."""
+    if t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if t.dim() == 2:
+        return t.contiguous()
+    return t.movedim(1, -1).contiguous().movedim(-1, 1)
+
+
+def _rows_blocks(m: int, c: int) -> tuple[int, int]:
+    bc = max(16, min(64, triton.next_power_of_2(c)))
+    return max(16, min(4096 // bc, triton.next_power_of_2(m))), bc
 
 
 def _flat_strides(t: torch.Tensor) -> tuple[int, int, int] | None:
@@ -174,8 +272,8 @@ def _block(count: int) -> int:
 
 
 def _as_nc(x: torch.Tensor) -> torch.Tensor:
-    """Layer parameters accept any input; give 0-D and 1-D inputs a (1, n) shape."""
-    return x.reshape(1, -1) if x.dim() < 2 else x
+    """Layer parameters accept any input; give 0-D and 1-D inputs an (n, 1) shape."""
+    return x.reshape(-1, 1) if x.dim() < 2 else x
 
 
 def forward(
@@ -188,9 +286,18 @@ def forward(
     lead = 0 if base == "prelu" else 1
     a = a.contiguous()
     b = a if b is None else b.contiguous()
-    n, c, el, sp, _ = _layout(x, a, lead)
+    n, c, el, sp, element = _layout(x, a, lead)
     k = 1 if base == "prelu" else a.shape[0]
     y = torch.empty_like(x)
+    rows = None if element else _row_stride(x)
+    if rows is not None and _row_stride(y) is not None:
+        bm, bc = _rows_blocks(n * el, c)
+        grid = (triton.cdiv(n * el, bm), triton.cdiv(c, bc))
+        _rows_forward_kernel[grid](
+            x, y, a, b, n * el, c, rows, _row_stride(y), sp[0], sp[1],
+            K=k, BASE=_BASE[base], OFFSET=float(offset), BM=bm, BC=bc,
+        )  # fmt: skip
+        return y.reshape(shape)
     sy = _flat_strides(y)
     block = _block(n * el)
     grid = (c, triton.cdiv(n * el, block))
@@ -224,7 +331,23 @@ def backward(
     grad_x = torch.empty_like(x)
     so = _flat_strides(grad_x)
     consts = {"K": k, "KP": kp, "BASE": _BASE[base], "OFFSET": float(offset)}
-    if element:
+    rows = None if element else _row_stride(x)
+    if rows is not None and _row_stride(grad_x) is not None:
+        if _row_stride(grad) is None:
+            grad = _rows_layout(grad)
+        bm, bc = _rows_blocks(n * el, c)
+        tiles = triton.cdiv(n * el, bm)
+        part_a = torch.empty((k, c, tiles), device=x.device, dtype=torch.float32)
+        part_b = torch.empty_like(part_a) if not prelu else part_a
+        _rows_backward_kernel[(tiles, triton.cdiv(c, bc))](
+            grad, x, grad_x, a, b, part_a, part_b, n * el, c, tiles,
+            _row_stride(grad), rows, _row_stride(grad_x), sp[0], sp[1],
+            K=k, BASE=_BASE[base], OFFSET=float(offset), BM=bm, BC=bc,
+        )  # fmt: skip
+        dims = (1, 2) if a.dim() == lead else (2,)
+        grad_a = part_a.sum(dims).reshape(a.shape)
+        grad_b = part_b.sum(dims).reshape(a.shape)
+    elif element:
         grad_a = torch.empty(a.shape, device=x.device, dtype=torch.float32)
         grad_b = torch.empty_like(grad_a) if not prelu else grad_a
         block = _block(el)
