@@ -265,3 +265,19 @@ def test_cpu_compile_failure_warns_and_falls_back_to_eager(monkeypatch) -> None:
         assert ops._cpu_compile["enabled"] is False
     finally:
         ops.set_cpu_compile(old)
+
+
+@pytest.mark.slow  # ~20 s: 25 kernels through Triton's full compiler
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_triton_kernels_compile_for_h100(tmp_path: Path) -> None:
+    env = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    env.pop("TRITON_INTERPRET", None)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "triton_compile.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok "), done.stdout
