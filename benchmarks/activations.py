@@ -1,16 +1,22 @@
-"""CPAF vs ReLU (and PReLU, PA-ReLU) on CPU: forward+backward time and bytes saved for backward.
+"""Trainable activations vs ReLU per backend: forward+backward time and bytes saved for backward.
 
-Each activation is swapped into its own copy of the same conv net (same weights); timings are
-taken interleaved (one repetition of every activation per round) in one process, so machine
-load hits all of them alike, and reported as the median with the ratio to ReLU.
+Each activation is swapped into its own copy of the same net (same weights); timings are taken
+interleaved (one step of every row per round) in one process, so machine load hits all rows
+alike, and reported as the median with the ratio to ReLU. Rows per trainable activation:
+``reference`` (the pure function under recompute, the oracle), ``fused`` (the custom op with the
+closed-form backward: on CPU inductor-compiled, on CUDA Triton) and on CPU ``fused [eager]``
+(the same closed form run op by op). ``auto`` is ``fused`` on both devices.
 
-    python benchmarks/activations.py [--rounds 15] [--batch 64] [--threads 1]
+    python benchmarks/activations.py [--rounds 10] [--batch 64] [--threads 1] [--device cpu]
+    python benchmarks/activations.py --device cuda --dtype bfloat16 --channels-last
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import platform
 import statistics
 import time
 
@@ -18,87 +24,112 @@ import timm
 import torch
 
 import actlab.models  # noqa: F401  (registers cpaf_structure1 with timm)
-from actlab.activations import functional as AF
 from actlab.activations import swap_activations
+from actlab.activations.fused import ops
 from actlab.activations.memory import saved_bytes
 
-SPECS = [
-    "relu",
-    "cpaf_relu(k=2)",
-    "cpaf_relu(k=2, granularity=element)",
-    "prelu",
-    "pa_relu",
-    "gelu",
-]
+TRAINABLE = ["cpaf_relu(k=2)", "pa_relu", "prelu", "cpaf_sigmoid"]
+MODELS = [("cpaf_structure1", {}), ("resnet18", {})]
 
 
-class NoRecomputeCPAF(torch.nn.Module):
-    """CPAF through plain autograd (every term's intermediates saved): what recompute avoids."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.inner._params_for(x)
-        return AF.cpaf_relu(x, a, b)
-
-
-def build(name: str, spec: str, x: torch.Tensor, base: torch.nn.Module) -> torch.nn.Module:
-    model = copy.deepcopy(base)
-    swap_activations(model, spec.removesuffix(" [no recompute]"), example_input=x)
-    if spec.endswith("[no recompute]"):
-        for qual, module in list(model.named_modules()):
-            if type(module).__name__ == "CPAFReLU":
-                parent, _, child = qual.rpartition(".")
-                setattr(
-                    model.get_submodule(parent) if parent else model, child, NoRecomputeCPAF(module)
-                )
-    return model.train()
+def rows(device: str) -> list[tuple[str, str, bool]]:
+    """(label, spec, eager CPU kernels) for every row of the table."""
+    out = [("relu", "relu", False), ("gelu", "gelu", False)]
+    for spec in TRAINABLE:
+        name, _, args = spec.partition("(")
+        args = args.rstrip(")")
+        for backend in ("reference", "fused"):
+            full = f"{name}({args + ', ' if args else ''}backend={backend})"
+            out.append((f"{spec} {backend}", full, False))
+        if device == "cpu":
+            out.append((f"{spec} fused [eager]", out[-1][1], True))
+    return out
 
 
-def step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    start = time.perf_counter()
-    loss = torch.nn.functional.cross_entropy(model(x), y)
-    loss.backward()
+def step_time(model, x, y, eager: bool, autocast) -> float:
+    old = ops.set_cpu_compile(not eager)
+    try:
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+    finally:
+        ops.set_cpu_compile(old)
     model.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
+    return elapsed
 
 
-def bench(name: str, kwargs: dict, batch: int, rounds: int) -> None:
+def bench(name: str, kwargs: dict, args: argparse.Namespace) -> None:
     torch.manual_seed(0)
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
-    base = timm.create_model(name, num_classes=10, **kwargs)
-    specs = [*SPECS, "cpaf_relu(k=2) [no recompute]"]
-    models = {s: build(name, s, x, base) for s in specs}
-    for model in models.values():  # warm-up
-        step_time(model, x, y)
-    times: dict[str, list[float]] = {s: [] for s in specs}
-    for _ in range(rounds):
-        for spec, model in models.items():
-            times[spec].append(step_time(model, x, y))
-    mem = {s: saved_bytes(m, x) for s, m in models.items()}
+    device = torch.device(args.device)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    x = torch.randn(args.batch, 3, 32, 32, device=device).to(memory_format=fmt)
+    y = torch.randint(0, 10, (args.batch,), device=device)
+    base = timm.create_model(name, num_classes=10, **kwargs).to(device).to(memory_format=fmt)
+    if args.dtype == "bfloat16":
+        autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
+    else:
+        autocast = contextlib.nullcontext
+    table = rows(args.device)
+    models = {}
+    for label, spec, _ in table:
+        model = copy.deepcopy(base)
+        swap_activations(model, spec, example_input=x)
+        models[label] = model.train()
+    compile_s = {}
+    for label, _, eager in table:  # warm-up (and the one-time compile of the CPU kernels)
+        start = time.perf_counter()
+        for _ in range(2):
+            step_time(models[label], x, y, eager, autocast)
+        compile_s[label] = time.perf_counter() - start
+    times: dict[str, list[float]] = {label: [] for label, _, _ in table}
+    for _ in range(args.rounds):
+        for label, _, eager in table:
+            times[label].append(step_time(models[label], x, y, eager, autocast))
+    mem = {}
+    for label, _, _ in table:
+        with autocast():
+            mem[label] = saved_bytes(models[label], x)
     base_t, base_m = statistics.median(times["relu"]), mem["relu"]
-    print(f"\n{name}, CPU, batch {batch}, 3x32x32, median of {rounds} interleaved fwd+bwd steps")
-    print(f"{'activation':<42}{'fwd+bwd ms':>12}{'x relu':>9}{'saved MiB':>12}{'x relu':>9}")
-    for spec in specs:
-        t = statistics.median(times[spec])
+    layout = "channels_last" if args.channels_last else "NCHW"
+    print(
+        f"\n{name}, {args.device} {args.dtype} {layout}, batch {args.batch}, 3x32x32, "
+        f"median of {args.rounds} interleaved fwd+bwd steps"
+    )
+    print(
+        f"| {'activation, backend':<34} | {'fwd+bwd ms':>10} | {'x relu':>6} | {'saved MiB':>9} "
+        f"| {'x relu':>6} | {'warm-up s':>9} |"
+    )
+    print(f"|{'-' * 36}|{'-' * 11}:|{'-' * 7}:|{'-' * 10}:|{'-' * 7}:|{'-' * 10}:|")
+    for label, _, _ in table:
+        t = statistics.median(times[label])
         print(
-            f"{spec:<42}{t * 1e3:>12.1f}{t / base_t:>9.2f}{mem[spec] / 2**20:>12.1f}{mem[spec] / base_m:>9.2f}"
+            f"| {label:<34} | {t * 1e3:>10.1f} | {t / base_t:>6.2f} | {mem[label] / 2**20:>9.1f} "
+            f"| {mem[label] / base_m:>6.2f} | {compile_s[label]:>9.1f} |"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--models", nargs="+", default=[m for m, _ in MODELS])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    bench("cpaf_structure1", {}, args.batch, args.rounds)
-    bench("resnet18", {}, args.batch, args.rounds)
+    where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
+    print(f"torch {torch.__version__}, {where}, {args.threads} thread(s)")
+    for name, kwargs in MODELS:
+        if name in args.models:
+            bench(name, kwargs, args)
 
 
 if __name__ == "__main__":

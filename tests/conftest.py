@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# Fused activations run their CPU kernels eagerly in tests: compiling them costs seconds per new
+# kind of call; tests/activations/test_fused.py turns compilation on where it checks it.
+os.environ.setdefault("ACTLAB_CPU_COMPILE", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 

@@ -7,6 +7,13 @@ Granularity says how many parameter sets a site learns:
 - ``element``: one set per position of one sample, ``(k, C, H, W)`` for images and ``(k, F)`` for
   features (002 and 004 §4.1-4.2).
 
+``backend`` says how the math runs: ``reference`` (the pure function of
+:mod:`actlab.activations.functional` under :func:`~actlab.activations.functional.recompute`, the
+oracle), ``fused`` (one custom op with a closed-form backward: Triton kernels on CUDA, closed-form
+torch code on CPU; see :mod:`actlab.activations.fused`) or ``auto`` (the faster one for the input's
+device). It changes neither the parameters nor the result beyond rounding, so it is left out of
+the canonical spec when ``auto``.
+
 ``channel`` and ``element`` parameters are created from the first input's shape (lazily); loading
 a state dict into an unmaterialised module creates them with the stored shapes.
 """
@@ -20,7 +27,9 @@ import torch
 from torch import nn
 
 from actlab.activations import functional as AF
+from actlab.activations import fused
 from actlab.activations.fixed import Activation
+from actlab.activations.fused import Backend
 from actlab.activations.registry import register_activation
 
 Granularity = Literal["layer", "channel", "element"]
@@ -144,9 +153,13 @@ class ABActivation(_SiteParameters):
         granularity: ``layer``, ``channel`` or ``element`` (see the module docstring).
         a_init: initial ``a`` (one value, or k values); ``None`` for the family's default.
         b_init: initial ``b`` likewise.
+        backend: ``auto``, ``reference`` or ``fused`` (see the module docstring).
     """
 
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    #: the family as the fused op sees it: ``fn = sum_i a_i (base(x - b_i) - offset)``.
+    base: str
+    offset: float
 
     def default_init(self, k: int) -> tuple[list[float], list[float]]:
         raise NotImplementedError
@@ -158,8 +171,10 @@ class ABActivation(_SiteParameters):
         granularity: Granularity = "channel",
         a_init: float | Sequence[float] | None = None,
         b_init: float | Sequence[float] | None = None,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
+        self.backend = fused.check_backend(backend)
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
         self.k = k
@@ -167,10 +182,14 @@ class ABActivation(_SiteParameters):
         a = _as_vector(a_init, k, a_default, "a_init")
         b = _as_vector(b_init, k, b_default, "b_init")
         self._setup(granularity, {"a": a, "b": b})
-        self._record_spec(k=k, granularity=granularity, a_init=a_init, b_init=b_init)
+        self._record_spec(
+            k=k, granularity=granularity, a_init=a_init, b_init=b_init, backend=backend
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self._params_for(x)
+        if fused.resolve_backend(self.backend, x) == "fused":
+            return fused.ab_forward(x, self.a, self.b, self.base, self.offset)
         return AF.recompute(type(self).fn, x, a, b)
 
 
@@ -183,8 +202,9 @@ class _SingleTerm(ABActivation):
         granularity: Granularity = "channel",
         a_init: float | None = None,
         b_init: float | None = None,
+        backend: Backend = "auto",
     ) -> None:
-        super().__init__(inplace, 1, granularity, a_init, b_init)
+        super().__init__(inplace, 1, granularity, a_init, b_init, backend)
 
 
 @register_activation("agile_sigmoid")
@@ -192,6 +212,7 @@ class AgileSigmoid(_SingleTerm):
     """``a * sigmoid(x - b)`` (002), init a = 1, b = 0."""
 
     fn = staticmethod(AF.agile_sigmoid)
+    base, offset = "sigmoid", 0.0
 
     def default_init(self, k: int):
         return [1.0], [0.0]
@@ -202,6 +223,7 @@ class AgileReLU(_SingleTerm):
     """``a * relu(x - b)`` (002), init a = 1, b = 0."""
 
     fn = staticmethod(AF.agile_relu)
+    base, offset = "relu", 0.0
 
     def default_init(self, k: int):
         return [1.0], [0.0]
@@ -212,6 +234,7 @@ class PASigmoid(_SingleTerm):
     """``a / (1 + exp(-(x - b))) - a / 2`` (004 eq. 2), init a = 4, b = 0 (004 Fig. 3)."""
 
     fn = staticmethod(AF.pa_sigmoid)
+    base, offset = "sigmoid", 0.5
 
     def default_init(self, k: int):
         return [4.0], [0.0]
@@ -222,6 +245,7 @@ class PAReLU(_SingleTerm):
     """``a (x - b) - a / 2`` for ``x > b`` else ``-a / 2`` (004 eq. 3), init a = 1, b = 0."""
 
     fn = staticmethod(AF.pa_relu)
+    base, offset = "relu", 0.5
 
     def default_init(self, k: int):
         return [1.0], [0.0]
@@ -242,8 +266,9 @@ class _CPAF(ABActivation):
         granularity: Granularity = "channel",
         a_init: float | Sequence[float] | None = None,
         b_init: float | Sequence[float] | None = None,
+        backend: Backend = "auto",
     ) -> None:
-        super().__init__(inplace, k, granularity, a_init, b_init)
+        super().__init__(inplace, k, granularity, a_init, b_init, backend)
 
 
 @register_activation("cpaf_sigmoid")
@@ -255,6 +280,7 @@ class CPAFSigmoid(_CPAF):
     """
 
     fn = staticmethod(AF.cpaf_sigmoid)
+    base, offset = "sigmoid", 0.5
 
     def default_init(self, k: int):
         return [4.0] * k, _spread(k, 2.0)
@@ -269,6 +295,7 @@ class CPAFReLU(_CPAF):
     """
 
     fn = staticmethod(AF.cpaf_relu)
+    base, offset = "relu", 0.5
 
     def default_init(self, k: int):
         return [1.0] * k, _spread(k, 1.0)
@@ -278,16 +305,24 @@ class CPAFReLU(_CPAF):
 class PReLU(_SiteParameters):
     """``x if x > 0 else a * x`` with learned ``a`` (He et al. 2015), init 0.25.
 
-    ``a`` is shaped like the site: ``()``, ``(C,)`` or ``(C, H, W)``.
+    ``a`` is shaped like the site: ``()``, ``(C,)`` or ``(C, H, W)``. ``backend`` as for the
+    (a, b) families.
     """
 
     def __init__(
-        self, inplace: bool = False, init: float = 0.25, granularity: Granularity = "channel"
+        self,
+        inplace: bool = False,
+        init: float = 0.25,
+        granularity: Granularity = "channel",
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
+        self.backend = fused.check_backend(backend)
         self._setup(granularity, {"a": torch.tensor(float(init))})
-        self._record_spec(init=init, granularity=granularity)
+        self._record_spec(init=init, granularity=granularity, backend=backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (a,) = self._params_for(x)
+        if fused.resolve_backend(self.backend, x) == "fused":
+            return fused.prelu_forward(x, self.a)
         return AF.recompute(AF.prelu, x, a)
