@@ -123,6 +123,10 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self._run_id = run_id
         self._resumed = True
 
+    def is_run(self, run_id: str | None) -> bool:
+        """Whether ``run_id`` names this logger's run."""
+        return run_id is not None and run_id == self.run_id
+
     @property
     def resumed(self) -> bool:
         """Whether this logger continues a run that existed before."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from typing import Literal
 
 import torch
 from lightning import Callback, LightningModule, Trainer
@@ -58,6 +61,36 @@ class SlowEpochs(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         time.sleep(self.seconds)
+
+
+class KillAtEpochEnd(Callback):
+    """SIGKILL the process at the end of training epoch ``epoch`` (a deterministic kill).
+
+    ``where="before_train_metrics"``: in the window after ``last.ckpt`` is written and before
+    Lightning logs the epoch's train metrics. ``"after_train_metrics"``: once they are logged
+    (at the start of the next epoch).
+    """
+
+    def __init__(
+        self,
+        epoch: int = 1,
+        where: Literal["before_train_metrics", "after_train_metrics"] = "before_train_metrics",
+    ) -> None:
+        self.epoch = epoch
+        self.where = where
+
+    @staticmethod
+    def kill() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and self.where == "before_train_metrics":
+            # Runs after every on_train_epoch_end hook, the checkpoint's included.
+            trainer._logger_connector.update_train_epoch_metrics = self.kill
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == self.epoch + 1 and self.where == "after_train_metrics":
+            self.kill()
 
 
 class FailAfterSteps(Callback):
