@@ -44,7 +44,7 @@ def ui(argv: list[str]) -> int:
 
 @extra_command("sync", "send MLflow writes kept in mlruns/spool while the tracking server was down")
 def sync(argv: list[str]) -> int:
-    from actlab.tracking.resilience import spool_dir
+    from actlab.tracking.resilience import RunIds, spool_dir
     from actlab.tracking.resilience import sync as replay
 
     parser = argparse.ArgumentParser(
@@ -60,7 +60,9 @@ def sync(argv: list[str]) -> int:
     if not left:
         print(f"nothing to send: {spool_dir()} is empty")
         return 0
+    created = RunIds(spool_dir()).load()
     for run_id, pending in left.items():
         state = "sent" if pending == 0 else f"{pending} writes still pending (server unreachable)"
-        print(f"run {run_id}: {state}")
+        name = f"{run_id} (created as run {created[run_id]})" if run_id in created else run_id
+        print(f"run {name}: {state}")
     return 0 if not any(left.values()) else 1

@@ -12,6 +12,7 @@ written to MLflow is written by global rank 0 only.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -22,6 +23,8 @@ from actlab.tracking import activation_params as ap
 from actlab.tracking.confusion import confusion_csv, confusion_image
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
 from actlab.tracking.mlflow import ActlabMLFlowLogger, is_epoch_metric
+
+log = logging.getLogger(__name__)
 
 #: Key of actlab's own entry in a Lightning checkpoint.
 CHECKPOINT_KEY = "actlab"
@@ -166,7 +169,10 @@ class TrackingCallback(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = actlab_logger(trainer)
         if self.system_metrics and logger is not None and trainer.is_global_zero:
-            self._monitor = start_system_metrics(logger, self.system_metrics_interval)
+            if logger.pending:
+                log.warning("system metrics off: run %s is not created yet", logger.run_id)
+            else:
+                self._monitor = start_system_metrics(logger, self.system_metrics_interval)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         activations = ap.trainable_activations(pl_module)

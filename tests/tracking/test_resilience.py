@@ -13,7 +13,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from actlab.tracking.resilience import ResilientClient, is_outage, sync
+from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, sync
 from tests.conftest import run_actlab
 
 
@@ -23,6 +23,7 @@ class FlakyClient:
     def __init__(self, client: MlflowClient) -> None:
         self.client = client
         self.down = False
+        self.down_for: set[str] = set()  # methods that fail even when the server is up
         self.calls = 0
 
     def __getattr__(self, name: str):
@@ -30,7 +31,7 @@ class FlakyClient:
 
         def call(*args, **kwargs):
             self.calls += 1
-            if self.down:
+            if self.down or name in self.down_for:
                 raise requests.exceptions.ConnectionError("connection refused")
             return attr(*args, **kwargs)
 
@@ -117,6 +118,35 @@ def test_spool_left_after_the_process_is_sent_by_actlab_sync(
     assert_all_logged(real, run_id, [0, 1])
     assert real.get_run(run_id).info.status == "FINISHED"
     assert run_actlab(["sync"]) == 0  # nothing left
+
+
+def test_pending_run_is_created_once_and_its_spool_sent_to_it(tmp_path: Path) -> None:
+    real = MlflowClient(f"sqlite:///{tmp_path / 'store.db'}")
+    flaky = FlakyClient(real)
+    flaky.down = True
+    root = tmp_path / "spool"
+    client = ResilientClient(flaky, "http://127.0.0.1:1", spool_root=root)
+    tags = {"mlflow.runName": "mlp-relu-wdbc", "model": "mlp"}
+    started = int(time.time() * 1000)
+    pending = client.create_pending_run("exp", (tmp_path / "artifacts").as_uri(), tags)
+    assert is_pending_run_id(pending) and client.is_pending(pending)
+    log_everything(client, pending, tmp_path, 0)
+    assert client.flush() == 7  # server down: create_run + 6 writes kept
+    flaky.down, flaky.down_for = False, {"log_text"}
+    left = client.flush()  # run created, the first writes sent, then log_text fails
+    run_id = client.resolve(pending)
+    assert not is_pending_run_id(run_id) and 0 < left < 7
+    flaky.down_for = set()
+    assert client.flush() == 0  # the rest goes to the same run: no second run
+    client.set_terminated(pending, "FINISHED")  # the pending id keeps working
+    (run,) = real.search_runs([real.get_experiment_by_name("exp").experiment_id])
+    assert run.info.run_id == run_id and run.info.run_name == "mlp-relu-wdbc"
+    assert run.data.tags["model"] == "mlp" and run.info.start_time >= started
+    assert run.info.status == "FINISHED"
+    assert_all_logged(real, run_id, [0, 1])
+    # Another process (a resumed fit, actlab sync) finds the run created for the pending id.
+    assert ResilientClient(real, "http://127.0.0.1:1", spool_root=root).resolve(pending) == run_id
+    assert sync(root=root) == {}
 
 
 def test_rejections_are_not_outages() -> None:

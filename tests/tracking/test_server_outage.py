@@ -109,3 +109,61 @@ def test_server_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path) -> N
         if fit is not None and fit.poll() is None:
             fit.kill()
         stop_server(server)
+
+
+def actlab(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "actlab", *args], env=env, cwd=cwd, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_server_down_at_run_creation_trains_and_sync_creates_the_run(tmp_path: Path) -> None:
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    mlruns = tmp_path / "mlruns"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns),
+           "MLFLOW_TRACKING_URI": uri}  # fmt: skip
+    fit = ["fit", "--config", QUICKSTART, "--trainer.enable_progress_bar", "false"]
+    started = int(time.time() * 1000)
+    result = actlab([*fit, "--trainer.max_epochs", "2"], env, tmp_path)  # no server
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = " ".join(result.stdout.split())
+    assert "MLflow run PENDING pending-" in summary and "run actlab sync" in summary
+    (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
+    server = start_server(tmp_path, port)
+    try:
+        sync = actlab(["sync"], env, tmp_path)
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        assert f"run {spool.stem} (created as run " in sync.stdout
+        assert not spool.exists()
+        client = MlflowClient(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        run_id = run.info.run_id
+        assert run.info.run_name == "mlp-relu-wdbc"
+        assert run.data.tags["dataset"] == "wdbc"
+        assert run.info.status == "FINISHED"
+        assert started <= run.info.start_time < run.info.end_time  # the fit's own start time
+        assert run.data.params["model.backbone"] == "mlp"
+        assert run.data.params["trainer.max_epochs"] == "2"
+        assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
+        for key in ("train/loss", "train/acc", "val/acc", "val/f1", "time/epoch_seconds"):
+            assert metric_steps(client, run_id, key) == [0, 1], key
+        assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
+        paths = {a.path for a in client.list_artifacts(run_id, "confusion")}
+        assert {"confusion/val_epoch001.csv", "confusion/test.csv"} <= paths
+
+        again = actlab(["sync"], env, tmp_path)
+        assert again.returncode == 0 and "nothing to send" in again.stdout
+        # The checkpoint holds the pending id: resuming it continues the run sync created.
+        resumed = actlab([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], env, tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        (run,) = client.search_runs([run.info.experiment_id])
+        assert run.info.run_id == run_id and run.info.status == "FINISHED"
+        for key in ("train/loss", "train/acc", "val/acc"):
+            assert metric_steps(client, run_id, key) == [0, 1, 2], key
+        assert not list((mlruns / "spool").glob("*.jsonl"))
+    finally:
+        stop_server(server)
