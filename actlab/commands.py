@@ -42,7 +42,10 @@ def ui(argv: list[str]) -> int:
     os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly
 
 
-@extra_command("sync", "send MLflow writes kept in mlruns/spool while the tracking server was down")
+@extra_command(
+    "sync",
+    "send what runs kept in mlruns/spool while the tracking server was down (creates pending runs)",
+)
 def sync(argv: list[str]) -> int:
     from actlab.tracking.resilience import RunIds, spool_dir
     from actlab.tracking.resilience import sync as replay
@@ -50,7 +53,8 @@ def sync(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="actlab sync",
         description="Replay the metrics, params, tags and artifacts spooled during a tracking "
-        "server outage (mlruns/spool/) to the server each run was logging to.",
+        "server outage (mlruns/spool/) to the server each run was logging to. A run that could "
+        "not be created (pending-<hex>) is created first, once.",
     )
     parser.add_argument(
         "--tracking-uri", default=None, help="send to this URI instead of the recorded one"

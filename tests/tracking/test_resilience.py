@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, sync
-from tests.conftest import run_actlab
+from tests.conftest import CONFIGS, run_actlab
 
 
 class FlakyClient:
@@ -154,3 +154,32 @@ def test_rejections_are_not_outages() -> None:
     assert is_outage(MlflowException("API request to http://x/api failed with exception y"))
     assert not is_outage(MlflowException("INVALID_PARAMETER_VALUE: changing param values"))
     assert not is_outage(ValueError("bad"))
+
+
+def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
+    mlruns: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from actlab.tracking.resilience import HTTP_DEFAULTS
+
+    for key, value in HTTP_DEFAULTS.items():  # restored after the test
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")  # nothing listens
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.max_epochs", "2",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    assert run_actlab(args) == 0
+    summary = " ".join(capsys.readouterr().out.split())
+    assert "MLflow run PENDING pending-" in summary and "run actlab sync" in summary
+    (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
+    assert list(mlruns.glob(f"pending/{spool.stem}/checkpoints/last.ckpt"))
+    store = f"sqlite:///{tmp_path / 'store.db'}"  # the server is back (here: a local store)
+    assert run_actlab(["sync", "--tracking-uri", store]) == 0
+    assert f"run {spool.stem} (created as run " in capsys.readouterr().out
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    assert run.info.run_name == "mlp-relu-wdbc" and run.info.status == "FINISHED"
+    assert run.data.params["trainer.max_epochs"] == "2"
+    for key in ("train/loss", "train/acc", "val/acc", "time/epoch_seconds"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [0, 1]
+    assert "test/acc" in run.data.metrics
+    assert run_actlab(["sync", "--tracking-uri", store]) == 0  # nothing left: no second run
+    assert len(client.search_runs([run.info.experiment_id])) == 1
