@@ -60,9 +60,8 @@ class ResumableCheckpoint(ModelCheckpoint):
     which Lightning sends to the logger only after the checkpoint is written.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._last_saves = 0
+    #: ``last.ckpt`` writes so far (``__init__`` is ModelCheckpoint's: the CLI reads its signature).
+    _last_saves = 0
 
     def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, Any]) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)

@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import CONFIGS, actlab_subprocess, run_actlab, tracking_uri
@@ -65,6 +66,14 @@ def test_resume_does_not_log_the_checkpoints_train_metrics_twice(mlruns: Path) -
     assert run_actlab([*args, "2"]) == 0
     client, run = only_run(tracking_uri(mlruns))
     assert metric_steps(client, run.info.run_id, "train/loss") == [0, 1]
+    (last,) = mlruns.glob("*/*/checkpoints/last.ckpt")
+    saved = torch.load(last, map_location="cpu", weights_only=False)["actlab"]
+    assert saved["mlflow_run_id"] == run.info.run_id
+    assert saved["train_epoch_metrics"]["epoch"] == 1
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    loss = max(history, key=lambda m: m.step).value
+    assert saved["train_epoch_metrics"]["metrics"]["train/loss"] == pytest.approx(loss)
+    assert "train/acc" in saved["train_epoch_metrics"]["metrics"]
     assert run_actlab([*args, "3", "--ckpt_path", "last"]) == 0
     client, resumed = only_run(tracking_uri(mlruns))
     assert resumed.info.run_id == run.info.run_id
