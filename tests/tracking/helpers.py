@@ -6,7 +6,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Literal
 
 import torch
 from lightning import Callback, LightningModule, Trainer
@@ -65,33 +64,20 @@ class SlowEpochs(Callback):
 
 
 class KillAtEpochEnd(Callback):
-    """SIGKILL the process at the end of training epoch ``epoch`` (a deterministic kill).
+    """SIGKILL the process at the end of training epoch ``epoch``, in the window after
+    ``last.ckpt`` is written and before Lightning logs the epoch's train metrics."""
 
-    ``where="before_train_metrics"``: in the window after ``last.ckpt`` is written and before
-    Lightning logs the epoch's train metrics. ``"after_train_metrics"``: once they are logged
-    (at the start of the next epoch).
-    """
-
-    def __init__(
-        self,
-        epoch: int = 1,
-        where: Literal["before_train_metrics", "after_train_metrics"] = "before_train_metrics",
-    ) -> None:
+    def __init__(self, epoch: int = 1) -> None:
         self.epoch = epoch
-        self.where = where
 
     @staticmethod
     def kill() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.current_epoch == self.epoch and self.where == "before_train_metrics":
-            # Runs after every on_train_epoch_end hook, the checkpoint's included.
+        if trainer.current_epoch == self.epoch:
+            # Called after every on_train_epoch_end hook, the checkpoint's included.
             trainer._logger_connector.update_train_epoch_metrics = self.kill
-
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.current_epoch == self.epoch + 1 and self.where == "after_train_metrics":
-            self.kill()
 
 
 class PauseAtEpochEnd(Callback):
