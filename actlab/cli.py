@@ -347,10 +347,33 @@ def print_summary(
         console.print(f"[bold]test accuracy of the best checkpoint[/bold] {best_acc:.4f}")
     for logger in trainer.loggers:
         if isinstance(logger, ActlabMLFlowLogger):
-            console.print(
-                f"[bold]MLflow run[/bold] {logger.run_id}  ({logger._run_name}) in {logger.tracking_uri}"
-            )
-            console.print("open the UI with [bold]actlab ui[/bold]  ->  http://127.0.0.1:5000")
+            print_run(console, logger)
+
+
+def print_run(console: Console, logger: ActlabMLFlowLogger) -> None:
+    """Where the run is: its id and store, or what is still waiting for the tracking server."""
+    from actlab.tracking.resilience import spool_dir
+
+    left = logger.pending_writes()
+    name, uri = logger._run_name, logger.tracking_uri
+    if logger.pending:
+        console.print(
+            f"[bold yellow]MLflow run PENDING[/bold yellow] {logger.run_id}  ({name}): "
+            f"the tracking server {uri} was unreachable, so the run is not created there yet; "
+            f"everything it logged is kept in {spool_dir()}"
+        )
+        console.print(
+            "when the server is back, run [bold]actlab sync[/bold] to create the run and send it"
+        )
+        return
+    console.print(f"[bold]MLflow run[/bold] {logger.run_id}  ({name}) in {uri}")
+    if left:
+        console.print(
+            f"[bold yellow]{left} writes[/bold yellow] could not reach {uri} and are kept in "
+            f"{spool_dir()}: send them with [bold]actlab sync[/bold] when the server is back"
+        )
+    elif not uri.startswith("http"):
+        console.print("open the UI with [bold]actlab ui[/bold]  ->  http://127.0.0.1:5000")
 
 
 def _best_validation(trainer: Any, tracking: TrackingCallback | None) -> tuple[float, int] | None:

@@ -42,15 +42,19 @@ def ui(argv: list[str]) -> int:
     os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly
 
 
-@extra_command("sync", "send MLflow writes kept in mlruns/spool while the tracking server was down")
+@extra_command(
+    "sync",
+    "send what runs kept in mlruns/spool while the tracking server was down (creates pending runs)",
+)
 def sync(argv: list[str]) -> int:
-    from actlab.tracking.resilience import spool_dir
+    from actlab.tracking.resilience import RunIds, spool_dir
     from actlab.tracking.resilience import sync as replay
 
     parser = argparse.ArgumentParser(
         prog="actlab sync",
         description="Replay the metrics, params, tags and artifacts spooled during a tracking "
-        "server outage (mlruns/spool/) to the server each run was logging to.",
+        "server outage (mlruns/spool/) to the server each run was logging to. A run that could "
+        "not be created (pending-<hex>) is created first, once.",
     )
     parser.add_argument(
         "--tracking-uri", default=None, help="send to this URI instead of the recorded one"
@@ -60,7 +64,9 @@ def sync(argv: list[str]) -> int:
     if not left:
         print(f"nothing to send: {spool_dir()} is empty")
         return 0
+    created = RunIds(spool_dir()).load()
     for run_id, pending in left.items():
         state = "sent" if pending == 0 else f"{pending} writes still pending (server unreachable)"
-        print(f"run {run_id}: {state}")
+        name = f"{run_id} (created as run {created[run_id]})" if run_id in created else run_id
+        print(f"run {name}: {state}")
     return 0 if not any(left.values()) else 1

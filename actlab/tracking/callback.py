@@ -12,6 +12,7 @@ written to MLflow is written by global rank 0 only.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -21,7 +22,9 @@ from lightning import Callback, LightningModule, Trainer
 from actlab.tracking import activation_params as ap
 from actlab.tracking.confusion import confusion_csv, confusion_image
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
-from actlab.tracking.mlflow import ActlabMLFlowLogger
+from actlab.tracking.mlflow import ActlabMLFlowLogger, is_epoch_metric
+
+log = logging.getLogger(__name__)
 
 #: Key of actlab's own entry in a Lightning checkpoint.
 CHECKPOINT_KEY = "actlab"
@@ -103,6 +106,7 @@ class TrackingCallback(Callback):
         self._samples = 0
         self._overhead = 0.0
         self._monitor: Any = None
+        self._restored: dict[str, Any] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -126,19 +130,49 @@ class TrackingCallback(Callback):
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
+        train_metrics = train_epoch_metrics(trainer)  # on every rank: values may be synced
         logger = actlab_logger(trainer)
         if logger is not None and trainer.is_global_zero:
-            checkpoint[CHECKPOINT_KEY] = {
+            entry: dict[str, Any] = {
                 "mlflow_run_id": logger.run_id,
                 "tracking_uri": logger.tracking_uri,
             }
+            if train_metrics:
+                entry["train_epoch_metrics"] = {
+                    "epoch": trainer.current_epoch,
+                    "metrics": train_metrics,
+                }
+            checkpoint[CHECKPOINT_KEY] = entry
+
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._restored = dict(checkpoint.get(CHECKPOINT_KEY) or {})
+
+    def _log_restored_train_metrics(self, trainer: Trainer) -> None:
+        """Log the train metrics a resumed checkpoint holds, unless the run has them already.
+
+        The checkpoint is written at the end of a training epoch, before Lightning logs the
+        epoch's train metrics: a fit killed in between would otherwise never log them.
+        """
+        restored, self._restored = self._restored, {}
+        saved = restored.get("train_epoch_metrics")
+        logger = actlab_logger(trainer)
+        if not saved or logger is None or not trainer.is_global_zero or not logger.resumed:
+            return
+        if not logger.is_run(restored.get("mlflow_run_id")):
+            return
+        logger.log_metrics({**saved["metrics"], "epoch": saved["epoch"]})  # skips logged steps
 
     # -- fit ---------------------------------------------------------------------------------
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = actlab_logger(trainer)
         if self.system_metrics and logger is not None and trainer.is_global_zero:
-            self._monitor = start_system_metrics(logger, self.system_metrics_interval)
+            if logger.pending:
+                log.warning("system metrics off: run %s is not created yet", logger.run_id)
+            else:
+                self._monitor = start_system_metrics(logger, self.system_metrics_interval)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         activations = ap.trainable_activations(pl_module)
@@ -146,6 +180,7 @@ class TrackingCallback(Callback):
         for name, state in (self._initial_state or {}).items():
             if name in self._initial:
                 self._initial[name].load_state_dict(state)
+        self._log_restored_train_metrics(trainer)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._epoch_start = self._last_train_batch = time.perf_counter()
@@ -323,6 +358,21 @@ class TrackingCallback(Callback):
         title = f"{prefix} features" + (" (PCA)" if projected else "")
         image = feature_scatter_image(points, targets.cpu(), names, title)
         logger.log_image(image, f"features_{prefix}", step)
+
+
+def train_epoch_metrics(trainer: Trainer) -> dict[str, float]:
+    """The epoch-level metrics Lightning is about to log at the end of a training epoch.
+
+    Lightning logs them (``update_train_epoch_metrics``) only after every ``on_train_epoch_end``
+    hook, checkpoint callbacks included; outside that window this returns ``{}``.
+    """
+    connector = trainer._logger_connector
+    if not trainer.training or getattr(connector, "_first_loop_iter", True) is not None:
+        return {}
+    if trainer._results is None:
+        return {}
+    logged = connector.metrics["log"]
+    return {k: float(v) for k, v in logged.items() if k != "epoch" and is_epoch_metric(k)}
 
 
 def class_names(trainer: Trainer) -> list[str]:

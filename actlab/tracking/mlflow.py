@@ -12,7 +12,13 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from actlab.tracking.resilience import HTTP_DEFAULTS, ResilientClient, is_outage
+from actlab.tracking.resilience import (
+    HTTP_DEFAULTS,
+    ResilientClient,
+    is_outage,
+    is_pending_run_id,
+    spool_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,10 @@ class ActlabMLFlowLogger(MLFlowLogger):
     - Writes survive a tracking-server outage: they are spooled under ``mlruns/spool/`` and sent
       when the server answers again (each epoch end, at the end of the run, or ``actlab sync``);
       for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds (see ``HTTP_DEFAULTS``).
+    - When the server is unreachable as the run is created, training goes on with a local
+      *pending* run id (``pending-<hex>``, :attr:`pending`): everything, the run's creation
+      included, is spooled; the run is created on the server and the spool sent at the first
+      flush that reaches it (or by ``actlab sync``), and the logger then uses the server's id.
     - A run resumed with :meth:`resume` is marked ``RUNNING`` again, metrics already logged at a
       step are not logged twice, and params already logged are not logged again (a changed
       value is recorded as the tag ``resumed_param_changed.<key>``).
@@ -104,16 +114,83 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self._mlflow_client = ResilientClient(self._mlflow_client, uri)
         self._resumed = run_id is not None
         self._logged_steps: dict[str, set[int]] = {}
+        self._pending_id: str | None = run_id if is_pending_run_id(run_id) else None
 
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
         """The (spooling) MLflow client; a resumed run is marked ``RUNNING`` on first use."""
-        first = not self._initialized
-        client = MLFlowLogger.experiment.fget(self)
-        if first and self._resumed:
+        client = self._mlflow_client
+        if self._initialized:
+            return client
+        if is_pending_run_id(self._run_id):  # resuming a run the server may not have yet
+            self._pending_id = self._run_id
+            client.send(self._run_id)
+            self._run_id = client.resolve(self._run_id)
+        if is_pending_run_id(self._run_id):
+            self._initialized = True
+        else:
+            try:
+                MLFlowLogger.experiment.fget(self)
+            except Exception as err:  # noqa: BLE001 - an unreachable server is not fatal
+                if not is_outage(err):
+                    raise
+                if self._run_id is None:
+                    self._start_pending_run()
+                else:
+                    log.warning(
+                        "tracking server %s unreachable: run %s's writes are kept in %s",
+                        self._tracking_uri,
+                        self._run_id,
+                        spool_dir(),
+                    )
+                client.offline = True
+                self._initialized = True
+        if self._resumed:
             client.update_run(self._run_id, status="RUNNING")
         return client
+
+    def _start_pending_run(self) -> None:
+        from lightning.pytorch.loggers.mlflow import _get_resolve_tags
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+        tags = dict(self.tags or {})
+        if self._run_name is not None:
+            tags[MLFLOW_RUN_NAME] = self._run_name
+        tags = _get_resolve_tags()(tags)
+        self._run_id = self._mlflow_client.create_pending_run(
+            self._experiment_name, self._artifact_location, tags
+        )
+        self._pending_id = self._run_id
+        log.warning(
+            "tracking server %s unreachable: training on; run %s is kept in %s and created on "
+            "the server when it answers (or by `actlab sync`)",
+            self._tracking_uri,
+            self._run_id,
+            spool_dir(),
+        )
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id: the server's, or ``pending-<hex>`` while the server has not created it."""
+        _ = self.experiment
+        if is_pending_run_id(self._run_id):
+            self._run_id = self._mlflow_client.resolve(self._run_id)
+        return self._run_id
+
+    @property
+    def pending(self) -> bool:
+        """Whether the run is not created on the server yet (its writes wait in the spool)."""
+        return is_pending_run_id(self.run_id)
+
+    @property
+    def name(self) -> str:
+        """Experiment id (``pending`` while the server is unreachable): the checkpoint folder."""
+        return self.experiment_id or "pending"
+
+    def pending_writes(self) -> int:
+        """Writes still waiting in the spool after trying to send them now."""
+        return self.flush()
 
     def resume(self, run_id: str) -> None:
         """Continue the existing run ``run_id`` (before the run is first used)."""
@@ -122,6 +199,27 @@ class ActlabMLFlowLogger(MLFlowLogger):
             raise RuntimeError(msg)
         self._run_id = run_id
         self._resumed = True
+
+    def is_run(self, run_id: str | None) -> bool:
+        """Whether ``run_id`` names this logger's run (its pending id included)."""
+        if run_id is None:
+            return False
+        return run_id in (self.run_id, self._pending_id) or (
+            self._mlflow_client.resolve(run_id) == self.run_id
+        )
+
+    def _spooled(self) -> tuple[dict[str, str], dict[str, set[int]]]:
+        """Params and metric steps of this run still waiting in the spool."""
+        params: dict[str, str] = {}
+        steps: dict[str, set[int]] = {}
+        for run_id in dict.fromkeys([self._pending_id, self.run_id]):
+            if run_id is None:
+                continue
+            spooled_params, spooled_steps = self._mlflow_client.spooled(run_id)
+            params.update(spooled_params)
+            for key, values in spooled_steps.items():
+                steps.setdefault(key, set()).update(values)
+        return params, steps
 
     @property
     def resumed(self) -> bool:
@@ -162,12 +260,15 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self.experiment.log_batch(run_id=self.run_id, tags=items)
 
     def _existing_params(self) -> dict[str, str]:
+        params = self._spooled()[0]
+        if self.pending:
+            return params
         try:
-            return dict(self.experiment.get_run(self.run_id).data.params)
-        except Exception as err:  # noqa: BLE001 - unreachable server: log everything
+            return {**params, **self.experiment.get_run(self.run_id).data.params}
+        except Exception as err:  # noqa: BLE001 - unreachable server: what the spool has
             if not is_outage(err):
                 raise
-            return {}
+            return params
 
     @property
     def tracking_uri(self) -> str:
@@ -229,14 +330,18 @@ class ActlabMLFlowLogger(MLFlowLogger):
             super().log_metrics(metrics, step)
 
     def _steps_of(self, key: str) -> set[int]:
+        """Steps at which the run has ``key``: on the server and waiting in the spool."""
         if key not in self._logged_steps:
-            try:
-                history = self.experiment.get_metric_history(self.run_id, key)
-            except Exception as err:  # noqa: BLE001 - unreachable server: nothing known
-                if not is_outage(err):
-                    raise
-                history = []
-            self._logged_steps[key] = {m.step for m in history}
+            steps = set(self._spooled()[1].get(key, ()))
+            if not self.pending:
+                try:
+                    history = self.experiment.get_metric_history(self.run_id, key)
+                except Exception as err:  # noqa: BLE001 - unreachable server: the spool's
+                    if not is_outage(err):
+                        raise
+                    history = []
+                steps |= {m.step for m in history}
+            self._logged_steps[key] = steps
         return self._logged_steps[key]
 
     @rank_zero_only
@@ -254,9 +359,11 @@ class ActlabMLFlowLogger(MLFlowLogger):
         left = self.flush()
         if left:
             log.warning(
-                "tracking server %s unreachable: %d writes of run %s kept in mlruns/spool; "
+                "tracking server %s unreachable: %d writes of run %s%s kept in %s; "
                 "send them with `actlab sync`",
                 self.tracking_uri,
                 left,
                 self.run_id,
+                " (not created on the server yet)" if self.pending else "",
+                spool_dir(),
             )

@@ -6,6 +6,12 @@ artifacts, run status) go to the server; when the server cannot be reached they 
 on. From the first failure on, writes go straight to the spool, so their order is kept;
 :meth:`ResilientClient.flush` (called at every epoch end and when the run ends) sends the spool
 once the server answers again. ``actlab sync`` replays whatever is left after the process ended.
+
+When the server cannot be reached even to create the run, the run gets a local *pending* id
+(``pending-<hex>``) and its spool starts with a ``create_run`` record (experiment name, start
+time, tags). Replaying it creates the experiment (if needed) and the run, records
+``pending id -> run id`` in ``mlruns/spool/run_ids.json`` and sends the rest to the new run; a
+checkpoint holding the pending id resumes that run.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +42,11 @@ SPOOLED_METHODS = (
     "update_run",
 )
 
+#: Prefix of the local id of a run the server has not created yet.
+PENDING_PREFIX = "pending-"
+#: Spool method that creates a pending run on the server (always its spool's first record).
+CREATE_RUN = "create_run"
+
 #: HTTP client settings for remote tracking: fail in seconds, not minutes, when the server is down.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -48,6 +60,78 @@ def spool_dir() -> Path:
     from actlab.tracking.mlflow import mlruns_dir
 
     return mlruns_dir() / "spool"
+
+
+def new_pending_run_id() -> str:
+    """A fresh local run id, ``pending-<32 hex digits>``."""
+    return f"{PENDING_PREFIX}{uuid.uuid4().hex}"
+
+
+def is_pending_run_id(run_id: str | None) -> bool:
+    """Whether ``run_id`` is a local id of a run not (yet) known to be created on the server."""
+    return isinstance(run_id, str) and run_id.startswith(PENDING_PREFIX)
+
+
+class RunIds:
+    """``<spool root>/run_ids.json``: the server's run id of every pending run created so far."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "run_ids.json"
+
+    def load(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self.path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, pending_id: str) -> str | None:
+        return self.load().get(pending_id)
+
+    def set(self, pending_id: str, run_id: str) -> None:
+        ids = {**self.load(), pending_id: run_id}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(ids, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def create_run(
+    client: Any, experiment_name: str, artifact_location: str | None, start_time: int, tags: dict
+) -> str:
+    """Create a pending run on the server: get or create its experiment by name, then the run
+    with the original start time and tags (the run name is the ``mlflow.runName`` tag)."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        try:
+            experiment_id = client.create_experiment(
+                experiment_name, artifact_location=artifact_location
+            )
+        except MlflowException as err:  # created meanwhile by another process
+            experiment = client.get_experiment_by_name(experiment_name)
+            if experiment is None:
+                raise err from None
+            experiment_id = experiment.experiment_id
+    elif experiment.lifecycle_stage == "deleted":
+        msg = f"experiment {experiment_name!r} is deleted on the server: restore it to sync"
+        raise MlflowException(msg)
+    else:
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, start_time=start_time, tags=tags)
+    return run.info.run_id
+
+
+def _with_run_id(args: tuple, kwargs: dict[str, Any], old: str, new: str) -> tuple[tuple, dict]:
+    """``args``/``kwargs`` of a client call with the run id ``old`` replaced by ``new``."""
+    if kwargs.get("run_id") == old:
+        kwargs = {**kwargs, "run_id": new}
+    if args and args[0] == old:
+        args = (new, *args[1:])
+    return tuple(args), kwargs
 
 
 def is_outage(err: BaseException) -> bool:
@@ -134,6 +218,37 @@ class Spool:
     def __len__(self) -> int:
         return len(self.records())
 
+    def has_records(self) -> bool:
+        """Whether calls are waiting (a cheap check: the file is removed once sent)."""
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
+
+    def logged(self) -> tuple[dict[str, str], dict[str, set[int]]]:
+        """Params and the steps of each metric waiting in the spool (for a resumed run)."""
+        params: dict[str, str] = {}
+        steps: dict[str, set[int]] = {}
+
+        def scan(value: Any) -> None:
+            if isinstance(value, list):
+                for item in value:
+                    scan(item)
+            elif isinstance(value, dict):
+                if "__metric__" in value:
+                    key, _, _, step = value["__metric__"]
+                    steps.setdefault(key, set()).add(int(step or 0))
+                elif "__param__" in value:
+                    params[value["__param__"][0]] = value["__param__"][1]
+                else:
+                    for item in value.values():
+                        scan(item)
+
+        for record in self.records():
+            if record["method"] == "log_batch":
+                scan([record["args"], record["kwargs"]])
+        return params, steps
+
     def append(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
         """Append one call; files (artifacts, images) are copied into the spool first."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -166,13 +281,33 @@ class Spool:
         """Send the pending calls in order through ``client``; returns how many are left.
 
         Stops at the first call that fails because the server is unreachable; the rest stays.
-        Calls the server rejects (e.g. a param logged twice) are dropped with a warning.
+        Calls the server rejects (e.g. a param logged twice) are dropped with a warning. A
+        pending run is created first (once: its id is recorded in ``run_ids.json``) and the
+        calls are sent to it.
         """
         records = self.records()
+        ids = RunIds(self.root)
+        pending = is_pending_run_id(self.run_id)
+        run_id = ids.get(self.run_id) if pending else self.run_id
         sent = 0
         for record in records:
-            args = _from_json(record["args"])
             kwargs = _from_json(record["kwargs"])
+            if record["method"] == CREATE_RUN:
+                if run_id is None:
+                    try:
+                        run_id = create_run(client, **kwargs)
+                    except Exception as err:  # noqa: BLE001 - keep everything until it works
+                        if not is_outage(err):
+                            log.warning("cannot create run %s: %s", self.run_id, err)
+                        break
+                    ids.set(self.run_id, run_id)
+                    log.info("created run %s for %s", run_id, self.run_id)
+                sent += 1
+                continue
+            if run_id is None:  # a pending run whose create_run record is missing
+                log.warning("spool %s: run was never created; keeping it", self.path)
+                break
+            args, kwargs = _with_run_id(_from_json(record["args"]), kwargs, self.run_id, run_id)
             try:
                 getattr(client, record["method"])(*args, **kwargs)
             except Exception as err:  # noqa: BLE001 - sort outages from rejections
@@ -224,13 +359,29 @@ class ResilientClient:
         if name.startswith("__") or name in ("_client", "_spools", "_tracking_uri"):
             raise AttributeError(name)
         attr = getattr(self._client, name)
-        if name not in SPOOLED_METHODS:
+        if not callable(attr):
             return attr
+        if name not in SPOOLED_METHODS:
+
+            def read(*args: Any, **kwargs: Any) -> Any:
+                run_id = kwargs.get("run_id", args[0] if args else None)
+                if is_pending_run_id(run_id):
+                    args, kwargs = _with_run_id(args, kwargs, run_id, self.resolve(run_id))
+                return attr(*args, **kwargs)
+
+            return read
 
         def call(*args: Any, **kwargs: Any) -> Any:
             run_id = kwargs.get("run_id", args[0] if args else None)
             spool = self.spool(run_id)
-            if not self.offline and not len(spool):
+            if is_pending_run_id(run_id):
+                created = self.resolve(run_id)
+                if created == run_id or spool.has_records():  # not created, or queue behind
+                    spool.append(name, args, kwargs)
+                    return None
+                args, kwargs = _with_run_id(args, kwargs, run_id, created)
+                spool = self.spool(created)
+            if not self.offline and not spool.has_records():
                 try:
                     return attr(*args, **kwargs)
                 except Exception as err:  # noqa: BLE001 - only outages are spooled
@@ -249,10 +400,48 @@ class ResilientClient:
 
         return call
 
+    @property
+    def spool_root(self) -> Path:
+        return self._spool_root or spool_dir()
+
     def spool(self, run_id: str) -> Spool:
         if run_id not in self._spools:
             self._spools[run_id] = Spool(run_id, self._tracking_uri, self._spool_root)
         return self._spools[run_id]
+
+    def create_pending_run(
+        self, experiment_name: str, artifact_location: str | None, tags: dict[str, str]
+    ) -> str:
+        """Start a run the server could not create: returns its pending id (see module doc)."""
+        run_id = new_pending_run_id()
+        record = {
+            "experiment_name": experiment_name,
+            "artifact_location": artifact_location,
+            "start_time": int(time.time() * 1000),
+            "tags": {str(k): str(v) for k, v in tags.items()},
+        }
+        self.spool(run_id).append(CREATE_RUN, (), record)
+        self.offline = True
+        return run_id
+
+    def resolve(self, run_id: str) -> str:
+        """The server's id of a pending run once created; any other id unchanged."""
+        if not is_pending_run_id(run_id):
+            return run_id
+        return RunIds(self.spool_root).get(run_id) or run_id
+
+    def is_pending(self, run_id: str) -> bool:
+        """Whether ``run_id`` is a run the server has not created yet."""
+        return is_pending_run_id(self.resolve(run_id))
+
+    def send(self, run_id: str) -> int:
+        """Send the spool of ``run_id`` (creating a pending run); returns the calls left."""
+        spool = self.spool(run_id)
+        return spool.replay(self._client) if spool.has_records() else 0
+
+    def spooled(self, run_id: str) -> tuple[dict[str, str], dict[str, set[int]]]:
+        """Params and metric steps of ``run_id`` waiting in its spool."""
+        return self.spool(run_id).logged()
 
     def pending(self) -> int:
         """Calls waiting in the spools of this client."""
@@ -260,7 +449,7 @@ class ResilientClient:
 
     def flush(self) -> int:
         """Try to send every spooled call; returns how many are still pending."""
-        left = sum(s.replay(self._client) for s in self._spools.values() if s.path.exists())
+        left = sum(s.replay(self._client) for s in list(self._spools.values()) if s.has_records())
         self.offline = left > 0
         return left
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning import LightningModule, Trainer
@@ -49,23 +50,39 @@ def run_id_of_checkpoint(path: str | Path) -> tuple[str, str | None] | None:
 
 
 class ResumableCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that rewrites ``last.ckpt`` after every validation.
+    """``ModelCheckpoint`` whose ``last.ckpt`` always holds the latest epoch, train metrics included.
 
     Lightning 2.6 rewrites ``last.ckpt`` only when a top-k checkpoint was saved in the same step,
     so a fit killed after a few epochs without improvement would resume from an older epoch and
-    log those epochs again. Here ``last.ckpt`` always holds the latest epoch.
+    log those epochs again. Here ``last.ckpt`` is rewritten after every validation that runs
+    inside an epoch and at the end of every training epoch, after the epoch's hooks: then
+    :class:`~actlab.tracking.callback.TrackingCallback` can store the epoch's train metrics,
+    which Lightning sends to the logger only after the checkpoint is written.
     """
 
-    def _save_latest(self, trainer: Trainer) -> None:
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+    #: ``last.ckpt`` writes so far (``__init__`` is ModelCheckpoint's: the CLI reads its signature).
+    _last_saves = 0
+
+    def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, Any]) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_saves += 1
+
+    def _fitting(self, trainer: Trainer) -> bool:
+        return (
+            not trainer.fast_dev_run and trainer.state.fn == "fit" and not trainer.sanity_checking
+        )
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        saves = self._last_saves
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_latest(trainer)
+        if self.save_last and self._fitting(trainer) and self._last_saves == saves:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_latest(trainer)
+        if (
+            self.save_last
+            and not self._should_save_on_train_epoch_end(trainer)
+            and not self._should_skip_saving_checkpoint(trainer)
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

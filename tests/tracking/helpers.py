@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import torch
 from lightning import Callback, LightningModule, Trainer
@@ -58,6 +61,48 @@ class SlowEpochs(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         time.sleep(self.seconds)
+
+
+class KillAtEpochEnd(Callback):
+    """SIGKILL the process at the end of training epoch ``epoch``, in the window after
+    ``last.ckpt`` is written and before Lightning logs the epoch's train metrics."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        self.epoch = epoch
+
+    @staticmethod
+    def kill() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            # Called after every on_train_epoch_end hook, the checkpoint's included.
+            trainer._logger_connector.update_train_epoch_metrics = self.kill
+
+
+class PauseAtEpochEnd(Callback):
+    """At the end of each training epoch in ``epochs``, touch ``<folder>/reached-<epoch>`` and
+    wait for ``<folder>/go-<epoch>``: lets a test act at known points of a fit in another process.
+
+    Runs before actlab's tracking callback (``--trainer.callbacks`` come first), so before the
+    epoch's metrics are logged and the outage spool is flushed.
+    """
+
+    def __init__(self, folder: str, epochs: list[int], timeout: float = 300.0) -> None:
+        self.folder = Path(folder)
+        self.epochs = set(epochs)
+        self.timeout = timeout
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch = trainer.current_epoch
+        if epoch not in self.epochs:
+            return
+        (self.folder / f"reached-{epoch}").touch()
+        deadline = time.monotonic() + self.timeout
+        while not (self.folder / f"go-{epoch}").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no go-{epoch} in {self.folder}")
+            time.sleep(0.1)
 
 
 class FailAfterSteps(Callback):

@@ -13,8 +13,8 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from actlab.tracking.resilience import ResilientClient, is_outage, sync
-from tests.conftest import run_actlab
+from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, sync
+from tests.conftest import CONFIGS, run_actlab
 
 
 class FlakyClient:
@@ -23,6 +23,7 @@ class FlakyClient:
     def __init__(self, client: MlflowClient) -> None:
         self.client = client
         self.down = False
+        self.down_for: set[str] = set()  # methods that fail even when the server is up
         self.calls = 0
 
     def __getattr__(self, name: str):
@@ -30,7 +31,7 @@ class FlakyClient:
 
         def call(*args, **kwargs):
             self.calls += 1
-            if self.down:
+            if self.down or name in self.down_for:
                 raise requests.exceptions.ConnectionError("connection refused")
             return attr(*args, **kwargs)
 
@@ -119,8 +120,66 @@ def test_spool_left_after_the_process_is_sent_by_actlab_sync(
     assert run_actlab(["sync"]) == 0  # nothing left
 
 
+def test_pending_run_is_created_once_and_its_spool_sent_to_it(tmp_path: Path) -> None:
+    real = MlflowClient(f"sqlite:///{tmp_path / 'store.db'}")
+    flaky = FlakyClient(real)
+    flaky.down = True
+    root = tmp_path / "spool"
+    client = ResilientClient(flaky, "http://127.0.0.1:1", spool_root=root)
+    tags = {"mlflow.runName": "mlp-relu-wdbc", "model": "mlp"}
+    started = int(time.time() * 1000)
+    pending = client.create_pending_run("exp", (tmp_path / "artifacts").as_uri(), tags)
+    assert is_pending_run_id(pending) and client.is_pending(pending)
+    log_everything(client, pending, tmp_path, 0)
+    assert client.flush() == 7  # server down: create_run + 6 writes kept
+    flaky.down, flaky.down_for = False, {"log_text"}
+    left = client.flush()  # run created, the first writes sent, then log_text fails
+    run_id = client.resolve(pending)
+    assert not is_pending_run_id(run_id) and 0 < left < 7
+    flaky.down_for = set()
+    assert client.flush() == 0  # the rest goes to the same run: no second run
+    client.set_terminated(pending, "FINISHED")  # the pending id keeps working
+    (run,) = real.search_runs([real.get_experiment_by_name("exp").experiment_id])
+    assert run.info.run_id == run_id and run.info.run_name == "mlp-relu-wdbc"
+    assert run.data.tags["model"] == "mlp" and run.info.start_time >= started
+    assert run.info.status == "FINISHED"
+    assert_all_logged(real, run_id, [0, 1])
+    # Another process (a resumed fit, actlab sync) finds the run created for the pending id.
+    assert ResilientClient(real, "http://127.0.0.1:1", spool_root=root).resolve(pending) == run_id
+    assert sync(root=root) == {}
+
+
 def test_rejections_are_not_outages() -> None:
     assert is_outage(requests.exceptions.ConnectionError("refused"))
     assert is_outage(MlflowException("API request to http://x/api failed with exception y"))
     assert not is_outage(MlflowException("INVALID_PARAMETER_VALUE: changing param values"))
     assert not is_outage(ValueError("bad"))
+
+
+def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
+    mlruns: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from actlab.tracking.resilience import HTTP_DEFAULTS
+
+    for key, value in HTTP_DEFAULTS.items():  # restored after the test
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")  # nothing listens
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.max_epochs", "2",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    assert run_actlab(args) == 0
+    summary = " ".join(capsys.readouterr().out.split())
+    assert "MLflow run PENDING pending-" in summary and "run actlab sync" in summary
+    (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
+    assert list(mlruns.glob(f"pending/{spool.stem}/checkpoints/last.ckpt"))
+    store = f"sqlite:///{tmp_path / 'store.db'}"  # the server is back (here: a local store)
+    assert run_actlab(["sync", "--tracking-uri", store]) == 0
+    assert f"run {spool.stem} (created as run " in capsys.readouterr().out
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    assert run.info.run_name == "mlp-relu-wdbc" and run.info.status == "FINISHED"
+    assert run.data.params["trainer.max_epochs"] == "2"
+    for key in ("train/loss", "train/acc", "val/acc", "time/epoch_seconds"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [0, 1]
+    assert "test/acc" in run.data.metrics
+    assert run_actlab(["sync", "--tracking-uri", store]) == 0  # nothing left: no second run
+    assert len(client.search_runs([run.info.experiment_id])) == 1

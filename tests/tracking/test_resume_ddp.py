@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CONFIGS, REPO, actlab_subprocess, tracking_uri
+from tests.conftest import CONFIGS, actlab_subprocess, run_actlab, tracking_uri
 from tests.tracking.helpers import all_artifacts, metric_steps
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
@@ -27,66 +23,34 @@ def only_run(uri: str):
     return client, runs[0]
 
 
-def last_epoch(path: Path) -> int:
-    """Epoch stored in a checkpoint being written by another process (-1 while unreadable)."""
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
-    except Exception:  # noqa: BLE001 - partially written
-        return -1
-
-
-def logged_steps(mlruns: Path, key: str) -> list[int]:
-    """Steps of ``key`` in the (only) run of a store another process is writing ([] while none)."""
-    try:
-        client, run = only_run(tracking_uri(mlruns))
-        return metric_steps(client, run.info.run_id, key)
-    except Exception:  # noqa: BLE001 - store or run not created yet
-        return []
-
-
 @pytest.mark.slow
 def test_killed_fit_resumed_from_last_continues_the_same_run(tmp_path: Path) -> None:
-    mlruns = tmp_path / "mlruns"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    args = ["fit", "--config", QUICKSTART, *QUIET, "--trainer.max_epochs", "4",
-            "--trainer.callbacks+=tests.tracking.helpers.SlowEpochs",
-            "--trainer.callbacks.init_args.seconds", "1.5"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "actlab", *args],
+    """SIGKILL at the end of epoch 1, right after ``last.ckpt`` is written and before Lightning
+    logs the epoch's train metrics: the resumed fit logs every epoch exactly once."""
+    env = {"ACTLAB_MLRUNS": str(tmp_path / "mlruns"), "MLFLOW_TRACKING_URI": ""}
+    uri = tracking_uri(tmp_path / "mlruns")
+    killed = actlab_subprocess(
+        ["fit", "--config", QUICKSTART, *QUIET, "--trainer.max_epochs", "4",
+         "--trainer.callbacks+=tests.tracking.helpers.KillAtEpochEnd",
+         "--trainer.callbacks.init_args.epoch", "1"],
         env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            lasts = list(mlruns.glob("*/*/checkpoints/last.ckpt"))
-            # Kill after the second epoch has ended: checkpointed and its train metrics logged
-            # (Lightning logs epoch-level train metrics after the checkpoint is written).
-            if lasts and last_epoch(lasts[0]) >= 1 and 1 in logged_steps(mlruns, "train/loss"):
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, "fit ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    client, run = only_run(tracking_uri(mlruns))
-    assert run.info.status == "RUNNING"  # killed: nobody could end it
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    client, run = only_run(uri)
     run_id = run.info.run_id
+    assert run.info.status == "RUNNING"  # killed: nobody could end it
+    assert metric_steps(client, run_id, "val/acc") == [0, 1]
+    assert metric_steps(client, run_id, "train/loss") == [0]  # epoch 1's were never logged
 
     resumed = actlab_subprocess(
         ["fit", "--config", QUICKSTART, *QUIET, "--trainer.max_epochs", "5", "--ckpt_path", "last"],
-        env={"ACTLAB_MLRUNS": str(mlruns), "MLFLOW_TRACKING_URI": ""},
+        env=env,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    client, run = only_run(tracking_uri(mlruns))
+    client, run = only_run(uri)
     assert run.info.run_id == run_id
     assert run.info.status == "FINISHED"
-    for key in ("val/acc", "train/loss", "time/epoch_seconds", "val/best_acc"):
+    for key in ("val/acc", "train/loss", "train/acc", "time/epoch_seconds", "val/best_acc"):
         assert metric_steps(client, run_id, key) == [0, 1, 2, 3, 4], key
     assert metric_steps(client, run_id, "test/acc") == [5]
     # The changed max_epochs is kept (MLflow params are immutable) and flagged.
@@ -94,6 +58,27 @@ def test_killed_fit_resumed_from_last_continues_the_same_run(tmp_path: Path) -> 
     assert run.data.tags["resumed_param_changed.trainer.max_epochs"] == "4 -> 5"
     files = all_artifacts(client, run_id)
     assert "confusion/val_epoch004.csv" in files and "confusion/test_best.csv" in files
+
+
+def test_resume_does_not_log_the_checkpoints_train_metrics_twice(mlruns: Path) -> None:
+    """``last.ckpt`` holds the last epoch's train metrics; a run that has them keeps one copy."""
+    args = ["fit", "--config", QUICKSTART, *QUIET, "--trainer.max_epochs"]
+    assert run_actlab([*args, "2"]) == 0
+    client, run = only_run(tracking_uri(mlruns))
+    assert metric_steps(client, run.info.run_id, "train/loss") == [0, 1]
+    (last,) = mlruns.glob("*/*/checkpoints/last.ckpt")
+    saved = torch.load(last, map_location="cpu", weights_only=False)["actlab"]
+    assert saved["mlflow_run_id"] == run.info.run_id
+    assert saved["train_epoch_metrics"]["epoch"] == 1
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    loss = max(history, key=lambda m: m.step).value
+    assert saved["train_epoch_metrics"]["metrics"]["train/loss"] == pytest.approx(loss)
+    assert "train/acc" in saved["train_epoch_metrics"]["metrics"]
+    assert run_actlab([*args, "3", "--ckpt_path", "last"]) == 0
+    client, resumed = only_run(tracking_uri(mlruns))
+    assert resumed.info.run_id == run.info.run_id
+    for key in ("train/loss", "train/acc", "val/acc"):
+        assert metric_steps(client, run.info.run_id, key) == [0, 1, 2], key
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
-"""A tracking server stopped mid-run and restarted: the run completes and nothing is lost."""
+"""Tracking server outages (at run creation, mid-run): the run completes and nothing is lost."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -51,61 +52,130 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
+def wait_for(path: Path, fit: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert fit.poll() is None, "fit ended early"
+        assert time.monotonic() < deadline, f"fit never reached {path.name}"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 @pytest.mark.server
-def test_server_stopped_mid_run_and_restarted_loses_nothing(tmp_path: Path) -> None:
+def test_server_down_at_start_and_mid_run_the_fit_sends_everything_itself(tmp_path: Path) -> None:
+    """The server is down when the fit starts (a pending run), comes up at the end of epoch 1,
+    is stopped at the end of epoch 2 and is back at the end of epoch 3: the fit creates its run
+    and sends its spool itself at epoch ends (no `actlab sync`), and nothing is lost."""
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(tmp_path / "mlruns"),
+    mlruns, marks = tmp_path / "mlruns", tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns),
            "MLFLOW_TRACKING_URI": uri}  # fmt: skip
-    args = ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "6",
+    args = ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "5",
             "--trainer.enable_progress_bar", "false",
-            "--trainer.callbacks+=tests.tracking.helpers.SlowEpochs",
-            "--trainer.callbacks.init_args.seconds", "1.5"]  # fmt: skip
-    server = start_server(tmp_path, port)
-    fit = None
+            "--trainer.callbacks+=tests.tracking.helpers.PauseAtEpochEnd",
+            "--trainer.callbacks.init_args.folder", str(marks),
+            "--trainer.callbacks.init_args.epochs", "[1, 2, 3, 4]"]  # fmt: skip
+    fit = subprocess.Popen(
+        [sys.executable, "-m", "actlab", *args], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    server = None
     try:
-        fit = subprocess.Popen(
-            [sys.executable, "-m", "actlab", *args],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        client = MlflowClient(uri)
-        deadline = time.monotonic() + 240
-        run_id = None
-        while time.monotonic() < deadline and fit.poll() is None:
-            exp = client.get_experiment_by_name("actlab")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            if runs and metric_steps(client, runs[0].info.run_id, "val/acc"):
-                run_id = runs[0].info.run_id
-                break
-            time.sleep(0.3)
-        assert run_id is not None, "no epoch reached the server"
-        stop_server(server)  # outage from epoch 1 on
-        time.sleep(4)
-        assert fit.poll() is None, "fit ended during the outage"
+        wait_for(marks / "reached-1", fit)  # epochs 0 and 1 spooled under a pending id
+        (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
         server = start_server(tmp_path, port)
-        output, _ = fit.communicate(timeout=300)
-        assert fit.returncode == 0, output[-3000:]
-        # When the server came back before the end, the fit sent its spool itself; when the fit
-        # ended first (a slow restart), `actlab sync` sends what was kept.
-        sync = subprocess.run(
-            [sys.executable, "-m", "actlab", "sync"], env=env, capture_output=True, text=True,
-            timeout=120,
-        )  # fmt: skip
-        assert sync.returncode == 0, sync.stdout + sync.stderr
+        (marks / "go-1").touch()  # epoch 1's flush creates the run and sends the spool
+        wait_for(marks / "reached-2", fit)
+        client = MlflowClient(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        run_id = run.info.run_id
+        assert metric_steps(client, run_id, "val/acc") == [0, 1, 2]  # validated before the pause
+        stop_server(server)
+        (marks / "go-2").touch()  # the rest of epoch 2 and epoch 3's validation are spooled
+        wait_for(marks / "reached-3", fit)
+        server = start_server(tmp_path, port)
+        (marks / "go-3").touch()  # epoch 3's flush sends it
+        wait_for(marks / "reached-4", fit)
+        assert metric_steps(client, run_id, "train/loss") == [0, 1, 2, 3]  # before the run ends
+        assert metric_steps(client, run_id, "val/acc") == [0, 1, 2, 3, 4]
+        (marks / "go-4").touch()
+        output, errors = fit.communicate(timeout=300)
+        assert fit.returncode == 0, errors[-3000:]
+        assert "unreachable: training on; run pending-" in errors  # created locally at first
+        assert f"keeping run {run_id}'s writes" in errors  # the mid-run outage was spooled
+        assert "PENDING" not in output and f"MLflow run {run_id}" in output
+        assert not list((mlruns / "spool").glob("*.jsonl"))  # sent by the fit itself
         run = client.get_run(run_id)
-        assert run.info.status == "FINISHED"
-        for key in ("val/acc", "train/loss", "time/epoch_seconds", "val/best_acc"):
-            assert metric_steps(client, run_id, key) == list(range(6)), key
+        assert run.info.status == "FINISHED" and run.info.run_name == "mlp-relu-wdbc"
+        assert run.data.params["trainer.max_epochs"] == "5"
+        for key in ("val/acc", "train/loss", "train/acc", "time/epoch_seconds", "val/best_acc"):
+            assert metric_steps(client, run_id, key) == list(range(5)), key
         assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
         paths = {a.path for a in client.list_artifacts(run_id, "confusion")}
-        assert {f"confusion/val_epoch{e:03d}.csv" for e in range(6)} <= paths
-        assert not list((tmp_path / "mlruns" / "spool").glob("*.jsonl"))
+        assert {f"confusion/val_epoch{e:03d}.csv" for e in range(5)} <= paths
+        assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
+        assert len(client.search_runs([run.info.experiment_id])) == 1
+        assert json.loads((mlruns / "spool" / "run_ids.json").read_text()) == {spool.stem: run_id}
     finally:
-        if fit is not None and fit.poll() is None:
+        if fit.poll() is None:
             fit.kill()
+        if server is not None:
+            stop_server(server)
+
+
+def actlab(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "actlab", *args], env=env, cwd=cwd, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_server_down_at_run_creation_trains_and_sync_creates_the_run(tmp_path: Path) -> None:
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    mlruns = tmp_path / "mlruns"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns),
+           "MLFLOW_TRACKING_URI": uri}  # fmt: skip
+    fit = ["fit", "--config", QUICKSTART, "--trainer.enable_progress_bar", "false"]
+    started = int(time.time() * 1000)
+    result = actlab([*fit, "--trainer.max_epochs", "2"], env, tmp_path)  # no server
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = " ".join(result.stdout.split())
+    assert "MLflow run PENDING pending-" in summary and "run actlab sync" in summary
+    (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
+    server = start_server(tmp_path, port)
+    try:
+        sync = actlab(["sync"], env, tmp_path)
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        assert f"run {spool.stem} (created as run " in sync.stdout
+        assert not spool.exists()
+        client = MlflowClient(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        run_id = run.info.run_id
+        assert run.info.run_name == "mlp-relu-wdbc"
+        assert run.data.tags["dataset"] == "wdbc"
+        assert run.info.status == "FINISHED"
+        assert started <= run.info.start_time < run.info.end_time  # the fit's own start time
+        assert run.data.params["model.backbone"] == "mlp"
+        assert run.data.params["trainer.max_epochs"] == "2"
+        assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
+        for key in ("train/loss", "train/acc", "val/acc", "val/f1", "time/epoch_seconds"):
+            assert metric_steps(client, run_id, key) == [0, 1], key
+        assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
+        paths = {a.path for a in client.list_artifacts(run_id, "confusion")}
+        assert {"confusion/val_epoch001.csv", "confusion/test.csv"} <= paths
+
+        # The checkpoint holds the pending id: resuming it continues the run sync created.
+        resumed = actlab([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], env, tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        (run,) = client.search_runs([run.info.experiment_id])
+        assert run.info.run_id == run_id and run.info.status == "FINISHED"
+        for key in ("train/loss", "train/acc", "val/acc"):
+            assert metric_steps(client, run_id, key) == [0, 1, 2], key
+        assert not list((mlruns / "spool").glob("*.jsonl"))
+    finally:
         stop_server(server)
