@@ -101,7 +101,7 @@ def main() -> None:
     print(f"\ntime to {args.threshold:.0%} val accuracy: cpaf_structure1, {data}, "
           f"{'GPU' if args.gpu else 'CPU'}, {args.repeats} run(s) each")  # fmt: skip
     print(
-        f"{'activation':<28}{'s to thr':>10}{'epochs':>8}{'s/epoch':>9}{'ratio':>7}{'test acc':>10}"
+        f"{'activation':<36}{'s to thr':>10}{'epochs':>8}{'s/epoch':>9}{'ratio':>7}{'test acc':>10}"
     )
     base = None
     for activation, (seconds, epochs, epoch_s, acc) in rows.items():
@@ -109,7 +109,7 @@ def main() -> None:
         s = statistics.median(reached) if reached else float("nan")
         base = base or s
         e = statistics.median([x for x in epochs if x is not None]) if reached else float("nan")
-        print(f"{activation:<28}{s:>10.1f}{e:>8.0f}{statistics.median(epoch_s):>9.1f}"
+        print(f"{activation:<36}{s:>10.1f}{e:>8.0f}{statistics.median(epoch_s):>9.1f}"
               f"{s / base:>7.2f}{statistics.median(acc):>10.3f}"
               + ("" if len(reached) == len(seconds) else f"  ({len(seconds) - len(reached)} never reached)"))  # fmt: skip
 

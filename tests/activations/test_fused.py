@@ -194,19 +194,26 @@ def test_compiled_cpu_kernels_match_reference() -> None:
         ops.set_cpu_compile(old)
 
 
-@pytest.mark.slow  # ~20 s: the interpreter runs every program in Python
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
-def test_triton_kernels_in_interpreter_mode() -> None:
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(REPO)}
+def _run_script(name: str, env: dict[str, str | None]) -> None:
+    """Run ``tests/activations/<name>`` in a fresh interpreter (``None`` unsets a variable); it
+    must exit 0 and print ``ok ...``."""
+    full = {**os.environ, "PYTHONPATH": str(REPO)}
+    for key, value in env.items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
     done = subprocess.run(
-        [sys.executable, str(HERE / "triton_cases.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, str(HERE / name)], env=full, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok "), done.stdout
+
+
+@pytest.mark.slow  # ~20 s: the interpreter runs every program in Python
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_triton_kernels_in_interpreter_mode() -> None:
+    _run_script("triton_cases.py", {"TRITON_INTERPRET": "1"})
 
 
 @pytest.mark.gpu
@@ -270,14 +277,4 @@ def test_cpu_compile_failure_warns_and_falls_back_to_eager(monkeypatch) -> None:
 @pytest.mark.slow  # ~20 s: 25 kernels through Triton's full compiler
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_triton_kernels_compile_for_h100(tmp_path: Path) -> None:
-    env = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
-    env.pop("TRITON_INTERPRET", None)
-    done = subprocess.run(
-        [sys.executable, str(HERE / "triton_compile.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("ok "), done.stdout
+    _run_script("triton_compile.py", {"TRITON_CACHE_DIR": str(tmp_path), "TRITON_INTERPRET": None})

@@ -25,6 +25,20 @@ def _module(**kwargs) -> ClassificationModule:
     return ClassificationModule(**{**defaults, **kwargs})
 
 
+def _synthetic_fit(*args: str) -> list[str]:
+    """``actlab fit`` of a tiny small_cnn with cpaf_relu on synthetic data, plus ``args``."""
+    return [
+        "fit",
+        "--model.class_path=actlab.tasks.ClassificationModule",
+        "--model.init_args.backbone=small_cnn",
+        "--model.init_args.backbone_kwargs={channels: [4, 8]}",
+        "--model.init_args.activation=cpaf_relu(k=2)",
+        "--data.class_path=actlab.data.SyntheticDataModule",
+        "--trainer.enable_progress_bar=false",
+        *args,
+    ]
+
+
 def test_compile_options_are_checked_before_training() -> None:
     assert compile_options(False) is None and compile_options(None) is None
     assert compile_options(True) == {}
@@ -61,22 +75,15 @@ def test_channels_last_changes_layout_not_results() -> None:
 
 
 def test_fit_with_channels_last_and_bf16(mlruns: Path) -> None:
-    args = [
-        "fit",
-        "--model.class_path=actlab.tasks.ClassificationModule",
-        "--model.init_args.backbone=small_cnn",
-        "--model.init_args.backbone_kwargs={channels: [4, 8]}",
-        "--model.init_args.activation=cpaf_relu(k=2)",
+    args = _synthetic_fit(
         "--model.init_args.channels_last=true",
-        "--data.class_path=actlab.data.SyntheticDataModule",
         "--data.init_args.sample_shape=[3, 16, 16]",
         "--data.init_args.train_samples=256",
         "--data.init_args.test_samples=64",
         "--data.init_args.batch_size=64",
         "--trainer.precision=bf16-mixed",
         "--trainer.max_epochs=2",
-        "--trainer.enable_progress_bar=false",
-    ]
+    )
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
     [run] = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
@@ -108,22 +115,15 @@ def test_bad_compile_mode_is_one_line_before_training(
 def test_fit_with_compiled_backbone(mlruns: Path, tmp_path: Path) -> None:
     """``compile: true`` trains through inductor (a C++ compiler on CPU) and checkpoints load
     into an uncompiled module (same state-dict keys)."""
-    args = [
-        "fit",
-        "--model.class_path=actlab.tasks.ClassificationModule",
-        "--model.init_args.backbone=small_cnn",
-        "--model.init_args.backbone_kwargs={channels: [4, 8]}",
-        "--model.init_args.activation=cpaf_relu(k=2)",
+    args = _synthetic_fit(
         "--model.init_args.compile=true",
-        "--data.class_path=actlab.data.SyntheticDataModule",
         "--data.init_args.sample_shape=[3, 8, 8]",
         "--data.init_args.train_samples=128",
         "--data.init_args.test_samples=32",
         "--data.init_args.batch_size=32",
         "--trainer.max_epochs=1",
-        "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={tmp_path}",
-    ]
+    )
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
     [run] = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
