@@ -15,6 +15,20 @@ import torch
 import torch.nn.functional as F
 
 
+def site_view(p: torch.Tensor, lead: int, x: torch.Tensor) -> torch.Tensor:
+    """View ``p`` (``lead`` leading dims, then its site) so that it broadcasts against ``x``.
+
+    The site's length says the granularity: ``()`` layer, ``(C,)`` channel (or element of a 2-D
+    input, the same thing), ``x.shape[1:]`` element.
+    """
+    site = p.shape[lead:]
+    if len(site) == 0:  # layer
+        return p.reshape(*p.shape[:lead], *([1] * x.dim()))
+    if len(site) == 1:  # channel
+        return p.reshape(*p.shape[:lead], 1, site[0], *([1] * (x.dim() - 2)))
+    return p.reshape(*p.shape[:lead], 1, *site)  # element
+
+
 def pa_sigmoid(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Parametric sigmoid, summed over the k terms of ``a`` and ``b`` (004 eq. 2 and eq. 8).
 

@@ -46,16 +46,6 @@ def _site_shape(x: torch.Tensor, granularity: str) -> tuple[int, ...]:
     return (x.shape[1],) if granularity == "channel" else tuple(x.shape[1:])
 
 
-def _broadcast_view(p: torch.Tensor, lead: int, x: torch.Tensor, granularity: str) -> torch.Tensor:
-    """View ``p`` (``lead`` leading dims, then the site) so it broadcasts against ``x``."""
-    site = p.shape[lead:]
-    if granularity == "layer":
-        return p.reshape(*p.shape[:lead], *([1] * x.dim()))
-    if granularity == "channel":
-        return p.reshape(*p.shape[:lead], 1, site[0], *([1] * (x.dim() - 2)))
-    return p.reshape(*p.shape[:lead], 1, *site)
-
-
 class _SiteParameters(Activation):
     """Shared machinery: parameters shaped ``(*lead, *site)``, created lazily for channel/element."""
 
@@ -108,7 +98,7 @@ class _SiteParameters(Activation):
                     "inputs of different shapes"
                 )
                 raise ValueError(msg)
-            out.append(_broadcast_view(p, init.dim(), x, self.granularity))
+            out.append(AF.site_view(p, init.dim(), x))
         return out
 
     def _load_from_state_dict(

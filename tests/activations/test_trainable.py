@@ -49,9 +49,8 @@ def test_gradcheck_input_and_parameters(
 def _apply(m, x, ps):
     """Run module ``m``'s math with parameter tensors ``ps`` (so gradcheck sees them as inputs)."""
     from actlab.activations import functional as AF
-    from actlab.activations.trainable import _broadcast_view
 
-    views = [_broadcast_view(p, p.dim() - len(_site(m, x)), x, m.granularity) for p in ps]
+    views = [AF.site_view(p, p.dim() - len(_site(m, x)), x) for p in ps]
     fn = AF.prelu if m.activation_name == "prelu" else type(m).fn
     return AF.recompute(fn, x, *views)
 
@@ -74,11 +73,10 @@ def test_module_backward_matches_autograd_of_pure_function(name: str) -> None:
     grads = torch.autograd.grad(y, [x, *m.parameters()], g)
     # plain autograd of the pure function, no recompute
     from actlab.activations import functional as AF
-    from actlab.activations.trainable import _broadcast_view
 
     x2 = x.detach().requires_grad_()
     ps = [p.detach().clone().requires_grad_() for p in m.parameters()]
-    views = [_broadcast_view(p, p.dim() - 1, x2, "channel") for p in ps]
+    views = [AF.site_view(p, p.dim() - 1, x2) for p in ps]
     fn = AF.prelu if name == "prelu" else type(m).fn
     want = torch.autograd.grad(fn(x2, *views), [x2, *ps], g)
     for a, b in zip(grads, want, strict=True):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from actlab.activations.functional import site_view
+
 #: the two base functions of the (a, b) families.
 BASES = ("sigmoid", "relu")
 
@@ -29,16 +31,6 @@ def compute_dtype(x: torch.Tensor, *params: torch.Tensor) -> torch.dtype:
     for p in params:
         dtype = torch.promote_types(dtype, p.dtype)
     return dtype
-
-
-def site_view(p: torch.Tensor, lead: int, x: torch.Tensor) -> torch.Tensor:
-    """View ``p`` (``lead`` leading dims, then its site) so that it broadcasts against ``x``."""
-    site = p.shape[lead:]
-    if len(site) == 0:  # layer
-        return p.reshape(*p.shape[:lead], *([1] * x.dim()))
-    if len(site) == 1:  # channel (or element of a 2-D input, the same thing)
-        return p.reshape(*p.shape[:lead], 1, site[0], *([1] * (x.dim() - 2)))
-    return p.reshape(*p.shape[:lead], 1, *site)  # element
 
 
 def reduce_to_site(t: torch.Tensor, site_ndim: int) -> torch.Tensor:
