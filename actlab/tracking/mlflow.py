@@ -114,6 +114,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self._mlflow_client = ResilientClient(self._mlflow_client, uri)
         self._resumed = run_id is not None
         self._logged_steps: dict[str, set[int]] = {}
+        #: metric steps waiting in the spool when the resumed run first looked (read once).
+        self._spooled_steps: dict[str, set[int]] | None = None
         self._pending_id: str | None = run_id if is_pending_run_id(run_id) else None
 
     @property
@@ -332,7 +334,9 @@ class ActlabMLFlowLogger(MLFlowLogger):
     def _steps_of(self, key: str) -> set[int]:
         """Steps at which the run has ``key``: on the server and waiting in the spool."""
         if key not in self._logged_steps:
-            steps = set(self._spooled()[1].get(key, ()))
+            if self._spooled_steps is None:
+                self._spooled_steps = self._spooled()[1]
+            steps = set(self._spooled_steps.get(key, ()))
             if not self.pending:
                 try:
                     history = self.experiment.get_metric_history(self.run_id, key)
