@@ -21,6 +21,8 @@ from tests.conftest import CONFIGS, REPO, actlab_subprocess, run_actlab, trackin
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
 FAST = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"]
+ONE_EPOCH = ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "1",
+             "--trainer.enable_progress_bar", "false"]  # fmt: skip
 
 
 def only_run(uri: str, experiment: str = "actlab"):
@@ -96,16 +98,7 @@ def test_fit_digits_small_cnn(mlruns: Path) -> None:
 def test_mlflow_tracking_uri_env_wins(mlruns: Path, tmp_path: Path, monkeypatch) -> None:
     other = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
-    args = [
-        "fit",
-        "--config",
-        QUICKSTART,
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.enable_progress_bar",
-        "false",
-    ]
-    assert run_actlab(args) == 0
+    assert run_actlab(ONE_EPOCH) == 0
     only_run(other)
     assert not (mlruns / "mlflow.db").exists()
 
@@ -221,20 +214,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.server
 def test_ui_serves_the_store_on_localhost(mlruns: Path) -> None:
-    assert (
-        run_actlab(
-            [
-                "fit",
-                "--config",
-                QUICKSTART,
-                "--trainer.max_epochs",
-                "1",
-                "--trainer.enable_progress_bar",
-                "false",
-            ]
-        )
-        == 0
-    )
+    assert run_actlab(ONE_EPOCH) == 0
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "actlab", "ui", "--port", str(port)],
