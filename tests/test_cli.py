@@ -167,7 +167,7 @@ def test_bad_input_is_one_line_without_traceback(args, expected, mlruns: Path, c
     errors = [line for line in err if line.startswith("actlab: error:")]
     assert len(errors) == 1, err
     assert expected in errors[0]
-    assert not any("Traceback" in line for line in err)
+    assert not any("Traceback" in line for line in err), err
 
 
 def test_unknown_key_in_yaml_file(mlruns: Path, tmp_path: Path, capsys) -> None:

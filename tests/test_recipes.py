@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 from tests.data.conftest import load_generator
 
 

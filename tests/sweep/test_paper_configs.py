@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from actlab.sweep.runner import run_config
 from actlab.sweep.spec import SweepSpec
-from tests.conftest import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 
 #: sweep file -> (runs, smoke runs)
 EXPECTED_RUNS = {

@@ -13,7 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from actlab.sweep.report import RunRecord, build_table, render
-from tests.conftest import run_actlab, tracking_uri
+from tests.helpers import run_actlab, tracking_uri
 
 #: (activation, model, seed, test/acc)
 RUNS = [

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from actlab.sweep.runner import FAILED, FINISHED, SKIPPED, SweepRunner, last_error_line, run_config
 from actlab.sweep.spec import SweepSpec
-from tests.conftest import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 
 FAST = {
     "trainer.max_epochs": 1,

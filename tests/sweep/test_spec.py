@@ -141,7 +141,7 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 
 
 def test_dry_run_lists_runs_and_count(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from tests.conftest import run_actlab
+    from tests.helpers import run_actlab
 
     path = write_sweep(tmp_path, seeds=[0, 1], grid={"model.head": ["softmax", "relu"]})
     assert run_actlab(["sweep", str(path), "--dry-run"]) == 0

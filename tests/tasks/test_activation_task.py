@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from actlab.data import SyntheticDataModule
 from actlab.tasks import ClassificationModule
 from actlab.tasks.heads import head_loss, head_outputs
-from tests.conftest import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 
 
 def _module(**kwargs) -> ClassificationModule:

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from actlab.errors import ActlabError
 from actlab.tasks import ClassificationModule
 from actlab.tasks.classification import compile_options
-from tests.conftest import run_actlab, tracking_uri
+from tests.helpers import run_actlab, tracking_uri
 
 
 def _module(**kwargs) -> ClassificationModule:

@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, sync
-from tests.conftest import CONFIGS, run_actlab
+from tests.helpers import CONFIGS, run_actlab
 
 
 class FlakyClient:

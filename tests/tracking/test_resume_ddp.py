@@ -9,7 +9,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CONFIGS, actlab_subprocess, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, actlab_subprocess, run_actlab, tracking_uri
 from tests.tracking.helpers import all_artifacts, metric_steps
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CONFIGS, REPO
+from tests.helpers import CONFIGS, REPO
 from tests.tracking.helpers import metric_steps
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")

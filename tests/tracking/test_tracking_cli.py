@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from actlab.data import DigitsDataModule
-from tests.conftest import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 from tests.tracking.helpers import all_artifacts, image_steps, metric_steps
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")

@@ -1,0 +1,88 @@
+"""Helpers the tests share: drive the real CLI in-process or in a subprocess, and run child
+processes in their own process group so that a failing or timed-out test ends all of them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+def tracking_uri(mlruns: Path) -> str:
+    """The SQLite URI actlab uses for ``mlruns``."""
+    return f"sqlite:///{mlruns / 'mlflow.db'}"
+
+
+def run_actlab(args: Sequence[str]) -> int:
+    """Run ``actlab ARGS`` in-process; returns the exit code (0 when it returns normally)."""
+    from actlab.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def actlab_subprocess(
+    args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``python -m actlab ARGS`` in a subprocess (own process group, ended on time-out)."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    with process_group(
+        [sys.executable, "-m", "actlab", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """End the process group ``proc`` leads: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; members of its group may still live
+            os.killpg(proc.pid, 0)
+        except subprocess.TimeoutExpired:
+            continue
+        except (ProcessLookupError, PermissionError):
+            break
+
+
+@contextlib.contextmanager
+def process_group(cmd: Sequence[str], **popen_kwargs) -> Iterator[subprocess.Popen]:
+    """``Popen(cmd)`` as the leader of a new process group; the whole group is ended on exit,
+    whether the block finished, failed or timed out."""
+    proc = subprocess.Popen(list(cmd), start_new_session=True, **popen_kwargs)
+    try:
+        yield proc
+    finally:
+        kill_group(proc)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
