@@ -17,7 +17,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import actlab
-from tests.conftest import CONFIGS, REPO, actlab_subprocess, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, REPO, actlab_subprocess, run_actlab, tracking_uri
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
 FAST = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"]
