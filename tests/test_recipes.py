@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import CONFIGS, run_actlab, tracking_uri
 from tests.data.conftest import load_generator
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
 
 
 @pytest.mark.slow
