@@ -2,6 +2,8 @@
 
 ``create_activation("cpaf_relu(k=3, granularity=element)")`` builds one;
 ``swap_activations(model, "prelu")`` puts one into every activation site of a model.
+
+Docstrings cite the papers by number ("004 eq. 7-9"): docs/references.md says which paper each is.
 """
 
 from actlab.activations import fixed, trainable  # noqa: F401  (register the activations)
