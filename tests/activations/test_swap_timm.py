@@ -3,7 +3,7 @@
 For each: every activation module is replaced except the gates (and, for a per-channel spec,
 modules reused at several sites); forward and backward run; an identical-spec swap of the native
 activations leaves the outputs unchanged; strict mode raises exactly where timm itself reuses a
-module or calls an activation functionally.
+module or calls an activation functionally. Cost: about 13 CPU seconds for all 32 (one thread).
 """
 
 from __future__ import annotations
@@ -81,7 +81,6 @@ def _identical_spec(module: nn.Module) -> str | None:
     return spec
 
 
-@pytest.mark.slow  # ~40 s of CPU for the 31 nets on an idle machine
 @pytest.mark.parametrize(
     ("family", "name", "kwargs", "size", "unreachable"), ARCHS, ids=[a[0] for a in ARCHS]
 )
