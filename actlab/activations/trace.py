@@ -12,7 +12,8 @@ CBAM, gather-excite, global-context and attention gating by what they do. Two re
 
 - ``x * sigmoid(x)`` (SiLU written out) multiplies the sigmoid's *own input*: not a gate.
 - Where both operands are sigmoid-like outputs (a sigmoid-activation network with SE blocks), the
-  smaller one (the broadcast scale) is the gate; of two equal-sized ones, both are.
+  one computed from the other is the gate (the SE scale is computed from the features it
+  scales); failing that, the smaller one (the broadcast scale); of two equal-sized ones, both.
 """
 
 from __future__ import annotations
