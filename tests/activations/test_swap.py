@@ -252,3 +252,13 @@ def test_swap_costs_one_forward_and_creates_parameters() -> None:
     assert calls == [torch.Size([2, 3, 32, 32])]
     assert report.replaced[0].parameters == {"a": [2, 64, 16, 16], "b": [2, 64, 16, 16]}
     assert model.act1.a.shape == (2, 64, 16, 16)
+
+
+def test_gather_excite_gate_is_found() -> None:
+    """timm's GatherExcite (its gated MLP variant does not build in timm 1.0.31: ``*dd`` bug)."""
+    from timm.layers import GatherExcite
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), GatherExcite(16, extent=2, use_mlp=False))
+    report = swap_activations(model, "prelu", example_input=torch.randn(2, 3, 16, 16), strict=True)
+    assert [s.name for s in report.replaced] == ["1"]
+    assert [(s.name, s.kind) for s in report.skipped] == [("2.gate", "gate")]
