@@ -2,12 +2,20 @@
 
 ``create_activation("cpaf_relu(k=3, granularity=element)")`` builds one;
 ``swap_activations(model, "prelu")`` puts one into every activation site of a model.
+
+Docstrings cite the papers by number ("004 eq. 7-9"): docs/references.md says which paper each is.
 """
 
 from actlab.activations import fixed, trainable  # noqa: F401  (register the activations)
 from actlab.activations.fixed import Activation
+from actlab.activations.parameters import (
+    activation_parameters,
+    is_trainable_activation,
+    trainable_activations,
+)
 from actlab.activations.registry import (
     ACTIVATIONS,
+    ActLayer,
     activation_arguments,
     activation_layer,
     canonical_spec,
@@ -16,22 +24,29 @@ from actlab.activations.registry import (
     parse_spec,
     register_activation,
 )
-from actlab.activations.swap import SwapReport, is_activation_module, swap_activations
+from actlab.activations.sites import is_activation_module, is_sigmoid_like
+from actlab.activations.swap import SwapReport, infer_input_shape, swap_activations
 from actlab.activations.trainable import ABActivation, PReLU
 
 __all__ = [
     "ABActivation",
     "ACTIVATIONS",
+    "ActLayer",
     "Activation",
     "PReLU",
     "SwapReport",
     "activation_arguments",
     "activation_layer",
+    "activation_parameters",
     "canonical_spec",
     "create_activation",
+    "infer_input_shape",
     "is_activation_module",
+    "is_sigmoid_like",
+    "is_trainable_activation",
     "list_activations",
     "parse_spec",
     "register_activation",
     "swap_activations",
+    "trainable_activations",
 ]

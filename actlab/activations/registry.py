@@ -179,13 +179,48 @@ def create_activation(spec: Spec, inplace: bool = False, **overrides: Any) -> nn
     return module
 
 
-def activation_layer(spec: Spec) -> Callable[..., nn.Module]:
-    """A timm-style ``act_layer``: ``act_layer(inplace=True)`` builds a fresh ``spec`` module."""
+def _timm_act_layer(name: str) -> Callable[..., nn.Module] | None:
+    """timm's activation class for ``name`` (``hard_swish``, ``gelu_tanh``, ...), or None."""
+    try:
+        from timm.layers import get_act_layer
+    except ImportError:  # pragma: no cover - timm is a dependency
+        return None
+    try:
+        return get_act_layer(name)
+    except KeyError:
+        return None
+
+
+ActLayer = Spec | type[nn.Module] | Callable[..., nn.Module]
+
+
+def activation_layer(spec: ActLayer) -> Callable[..., nn.Module]:
+    """The one activation factory of actlab's nets (and of ``act_layer`` in ``backbone_kwargs``),
+    timm-style: ``act_layer(inplace=True)`` builds a fresh module per call.
+
+    Classes and other callables pass through unchanged. A spec naming an actlab activation
+    (``"cpaf_relu(k=2)"``, ``{"name": "prelu"}``) builds that activation; another plain name is
+    looked up in timm (``"hard_swish"``).
+
+    Raises:
+        UnknownNameError: neither actlab nor timm knows the name (the message lists both).
+        ActlabError: a spec that cannot be parsed, or arguments the activation does not take.
+    """
+    if not isinstance(spec, (str, Mapping)):
+        if callable(spec):
+            return spec
+        raise ActlabError(f"act_layer must be an activation spec, class or factory; got {spec!r}")
     name, kwargs = parse_spec(spec)
-    _lookup(name)
+    if name in ACTIVATIONS:
+        create_activation(spec)  # check the arguments now, not at the first site
 
-    def build(inplace: bool = False, **more: Any) -> nn.Module:
-        return create_activation({"name": name, **kwargs, **more}, inplace=inplace)
+        def build(inplace: bool = False, **more: Any) -> nn.Module:
+            return create_activation({"name": name, **kwargs, **more}, inplace=inplace)
 
-    build.__name__ = name
-    return build
+        build.__name__ = name
+        return build
+    timm_layer = _timm_act_layer(name) if isinstance(spec, str) and not kwargs else None
+    if timm_layer is not None:
+        return timm_layer
+    msg = unknown_name_message("activation", name, list(ACTIVATIONS))
+    raise UnknownNameError(f"{msg}; or a timm activation name (timm.layers.get_act_layer)")

@@ -1,92 +1,53 @@
 """Swap the activations of any built ``nn.Module`` (timm models included) for a registered one.
 
-Module surgery replaces every activation module with a fresh one per site. A dry forward (on a
-zero batch, in eval mode, without gradients) finds what surgery cannot reach: activations called
-functionally inside a ``forward`` (``F.relu(x)``) and one module object called at several sites,
-where per-channel or per-element parameters would be ill-defined. A second dry forward after the
-swap creates the lazily shaped (channel/element) parameters, so optimizers and checkpoints see them.
+Module surgery replaces every activation module with a fresh one per site. One dry forward (on a
+zero batch, in eval mode, without gradients; :mod:`actlab.activations.trace`) comes first and
+finds what surgery cannot judge alone: which sigmoid-like activations are gates (their output
+multiplies other features), activations called functionally inside a ``forward``
+(``F.relu(x)``), one module object called at several sites (where per-channel or per-element
+parameters would be ill-defined), and the input shape of every site, from which the new
+channel- and element-wise parameters are created, so optimizers and checkpoints see them at once.
+
+Without an input for the dry forward (none given, none inferable from the model) the rules are
+structural and conservative: every sigmoid-like activation is kept as a gate, everything else is
+swapped, and the report says that nothing was checked.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import inspect
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from actlab.activations.fixed import Activation
+from actlab.activations.parameters import parameter_shapes
 from actlab.activations.registry import Spec, create_activation
+from actlab.activations.sites import is_activation_module, is_sigmoid_like
+from actlab.activations.trace import DryForward, Site, dry_forward
 from actlab.errors import ActlabError
 
-_TORCH_ACTIVATIONS: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus,
-)  # fmt: skip
-
-
-def _timm_activations() -> tuple[type[nn.Module], ...]:
-    try:
-        from timm.layers import activations, activations_me
-    except ImportError:  # pragma: no cover - timm is a dependency, but keep swap usable without
-        return ()
-    found = []
-    for mod in (activations, activations_me):
-        for obj in vars(mod).values():
-            if (
-                inspect.isclass(obj)
-                and issubclass(obj, nn.Module)
-                and obj.__module__ == mod.__name__
-            ):
-                found.append(obj)
-    return tuple(found)
-
-
-#: Module types treated as activation sites.
-ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
-    *_TORCH_ACTIVATIONS,
-    *_timm_activations(),
-    Activation,
-)
-
-#: Functional activations reported when called outside an activation module. ``sigmoid`` and
-#: ``tanh`` are left out: called functionally they are nearly always gates, not activations.
-FUNCTIONAL_ACTIVATIONS = {
-    F.relu: "relu", F.relu_: "relu_", torch.relu: "relu", torch.relu_: "relu_",
-    torch.Tensor.relu: "Tensor.relu", torch.Tensor.relu_: "Tensor.relu_", F.relu6: "relu6",
-    F.leaky_relu: "leaky_relu", F.elu: "elu", F.selu: "selu", F.celu: "celu", F.gelu: "gelu",
-    F.silu: "silu", F.mish: "mish", F.hardswish: "hardswish", F.rrelu: "rrelu", F.prelu: "prelu",
-    F.hardtanh: "hardtanh", F.softplus: "softplus",
-}  # fmt: skip
-
-#: Parent modules whose activations are gates (kept unless ``gates=True``).
-_GATE_PARENT = re.compile(
-    r"SqueezeExcit|SEModule|SELayer|EffectiveSE|EcaModule|CecaModule|Cbam|GatherExcite|"
-    r"GlobalContext|SelectiveKernel|Attention|Attn",
-    re.IGNORECASE,
-)
-
-
-def is_activation_module(module: nn.Module) -> bool:
-    """Whether ``module`` is an activation site actlab swaps (torch, timm or actlab activation)."""
-    return isinstance(module, ACTIVATION_TYPES)
+#: Batch size of the dry forward's zero batch.
+DRY_BATCH = 2
 
 
 @dataclass
 class ReplacedSite:
-    """One replaced activation: qualified name, the old module type and the new spec."""
+    """One replaced activation: qualified name, the old module type and the new spec.
+
+    ``calls``: how often the dry forward ran it (None without a dry forward; 0 for a module the
+    forward never reached, whose channel/element parameters therefore do not exist yet).
+    ``parameters``: the new module's trainable parameters and their ``(k, *site)`` shapes.
+    """
 
     name: str
     old: str
     new: str
     shared_by: int = 1
+    calls: int | None = None
+    parameters: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,113 +68,119 @@ class SwapReport:
     replaced: list[ReplacedSite] = field(default_factory=list)
     skipped: list[SkippedSite] = field(default_factory=list)
     dry_run: bool = False
+    #: where the dry forward's input shape came from (``input_shape``, ``example_input``,
+    #: ``patch_embed.img_size``, ...), or None without a dry forward.
+    input_source: str | None = None
 
     @property
     def unreachable(self) -> list[SkippedSite]:
         """Sites the swap could not handle: functional calls and reused modules."""
         return [s for s in self.skipped if s.kind in ("functional", "reused")]
 
+    @property
+    def trainable(self) -> list[ReplacedSite]:
+        """Replaced sites whose new activation has trainable parameters."""
+        return [s for s in self.replaced if s.parameters]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
         """One line per site, headed by counts (for logs and error messages)."""
+        checked = (
+            f" (dry forward on {self.input_source})"
+            if self.dry_run
+            else " (no dry forward: gates, functional and reused sites not checked)"
+        )
         lines = [
-            f"swap to {self.spec}: {len(self.replaced)} replaced, {len(self.skipped)} skipped"
-            + ("" if self.dry_run else " (no dry forward: functional and reused sites not checked)")
+            f"swap to {self.spec}: {len(self.replaced)} replaced ({len(self.trainable)} trainable), "
+            f"{len(self.skipped)} kept{checked}"
         ]
         lines += [
             f"  replaced {s.name} ({s.old}) -> {s.new}"
             + (f" [shared by {s.shared_by} sites]" if s.shared_by > 1 else "")
+            + (" [not called in the dry forward]" if s.calls == 0 else "")
             for s in self.replaced
         ]
-        lines += [f"  skipped  {s.name} ({s.old}): {s.reason}" for s in self.skipped]
+        lines += [f"  kept     {s.name} ({s.old}): {s.reason}" for s in self.skipped]
         return "\n".join(lines)
 
 
-class _Trace:
-    """Hooks and a torch-function mode that record, during one forward, how often each activation
-    module runs and which functional activations run outside activation modules."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.calls: Counter[int] = Counter()
-        self.functional: Counter[tuple[str, str]] = Counter()
-        self.stack: list[str] = []
-        self.depth = 0
-        self.handles: list[Any] = []
-
-    def __enter__(self) -> _Trace:
-        for name, module in self.model.named_modules():
-            is_act = is_activation_module(module)
-            self.handles.append(module.register_forward_pre_hook(self._pre(name, module, is_act)))
-            self.handles.append(module.register_forward_hook(self._post(is_act), always_call=True))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-    def _pre(self, name: str, module: nn.Module, is_act: bool):
-        def hook(mod, args):
-            self.stack.append(name)
-            if is_act:
-                self.calls[id(module)] += 1
-                self.depth += 1
-
-        return hook
-
-    def _post(self, is_act: bool):
-        def hook(mod, args, output):
-            self.stack.pop()
-            if is_act:
-                self.depth -= 1
-
-        return hook
-
-    def run(self, x: torch.Tensor) -> None:
-        trace = self
-
-        class Spy(TorchFunctionMode):
-            def __torch_function__(self, func, types, args=(), kwargs=None):
-                if trace.depth == 0 and func in FUNCTIONAL_ACTIVATIONS:
-                    where = trace.stack[-1] if trace.stack else ""
-                    trace.functional[(where, FUNCTIONAL_ACTIVATIONS[func])] += 1
-                return func(*args, **(kwargs or {}))
-
-        with Spy():
-            self.model(x)
+# -- the dry forward's input ------------------------------------------------------------------
 
 
-def _dry_forward(model: nn.Module, x: torch.Tensor, trace: bool) -> _Trace | None:
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            if not trace:
-                model(x)
-                return None
-            with _Trace(model) as tracer:
-                tracer.run(x)
-            return tracer
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
+def _first_conv_channels(model: nn.Module) -> int | None:
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return module.in_channels
+    return None
 
 
-def _example_input(
-    model: nn.Module, example_input: torch.Tensor | None, input_shape: Sequence[int] | None
-) -> torch.Tensor | None:
-    if example_input is not None:
-        return example_input
-    if input_shape is None:
-        cfg = getattr(model, "pretrained_cfg", None) or {}
-        input_shape = cfg.get("input_size") if isinstance(cfg, dict) else None
-    if input_shape is None:
+def _pair(size: Any) -> tuple[int, ...] | None:
+    if size is None:
         return None
+    if isinstance(size, int):
+        return (size, size)
+    return tuple(int(s) for s in size)
+
+
+def infer_input_shape(model: nn.Module) -> tuple[tuple[int, ...], str] | None:
+    """One sample's shape as the model was built for it, and where that was read; else None.
+
+    In order: actlab nets' ``input_shape``; the ``img_size`` of a timm ``patch_embed`` (ViT,
+    DeiT, Swin, ... built with ``img_size=``) or of the model; timm's ``pretrained_cfg`` (or
+    ``default_cfg``) ``input_size``. Channels come from the first convolution where there is
+    one (a model built with ``in_chans=1`` keeps a 3-channel ``pretrained_cfg``).
+    """
+    own = getattr(model, "input_shape", None)
+    if own is not None:
+        return tuple(int(s) for s in own), "the model's input_shape"
+    channels = _first_conv_channels(model)
+    patch_embed = getattr(model, "patch_embed", None)
+    for owner, where in ((patch_embed, "patch_embed.img_size"), (model, "img_size")):
+        size = _pair(getattr(owner, "img_size", None)) if owner is not None else None
+        if size and channels:
+            return (channels, *size), where
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, attr, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else getattr(cfg, "input_size", None)
+        if size:
+            size = tuple(int(s) for s in size)
+            return (channels or size[0], *size[1:]), f"{attr}['input_size']"
+    return None
+
+
+def _dry_input(
+    model: nn.Module, example_input: torch.Tensor | None, input_shape: Sequence[int] | None
+) -> tuple[torch.Tensor | None, str | None]:
+    if example_input is not None:
+        return example_input, "example_input"
+    source = "input_shape"
+    if input_shape is None:
+        inferred = infer_input_shape(model)
+        if inferred is None:
+            return None, None
+        input_shape, source = inferred
     param = next(model.parameters(), None)
     kwargs = {"device": param.device, "dtype": param.dtype} if param is not None else {}
-    return torch.zeros(2, *input_shape, **kwargs)
+    x = torch.zeros(DRY_BATCH, *input_shape, **kwargs)
+    return x, f"{source} {tuple(input_shape)}"
+
+
+def _run_dry_forward(model: nn.Module, x: torch.Tensor, source: str) -> DryForward:
+    try:
+        return dry_forward(model, x)
+    except Exception as err:  # noqa: BLE001 - any failure of the model becomes one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        msg = (
+            f"swap_activations: the dry forward of {type(model).__name__} on a zero batch of "
+            f"{source} failed ({type(err).__name__}: {first}); pass input_shape=(one sample's "
+            "shape, e.g. (3, 32, 32)) or example_input= for the size the model was built for"
+        )
+        raise ActlabError(msg) from err
+
+
+# -- surgery ----------------------------------------------------------------------------------
 
 
 def _matches(name: str, patterns: str | Sequence[str] | None) -> bool:
@@ -224,15 +191,17 @@ def _matches(name: str, patterns: str | Sequence[str] | None) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _gate_reason(model: nn.Module, name: str) -> str | None:
-    parts = name.split(".")
-    if "gate" in parts[-1].lower():
-        return f"gate ({parts[-1]})"
-    module = model
-    for part in parts[:-1]:
-        module = getattr(module, part)
-        if _GATE_PARENT.search(type(module).__name__):
-            return f"gate inside {type(module).__name__}"
+def _gate_reason(module: nn.Module, site: Site | None, traced: bool) -> str | None:
+    """Why ``module`` is a gate, or None: only sigmoid-likes are, and with a dry forward only
+    those whose output multiplied other features (or that it never reached)."""
+    if not is_sigmoid_like(module):
+        return None
+    if not traced:
+        return "sigmoid-like; no dry forward checked whether its output multiplies features"
+    if site is None or site.calls == 0:
+        return "sigmoid-like and not called in the dry forward"
+    if site.gates_in is not None:
+        return f"sigmoid-like, its output multiplies the features in {site.gates_in or '<root>'}"
     return None
 
 
@@ -259,26 +228,32 @@ def swap_activations(
         spec: activation spec (``"prelu"``, ``"cpaf_relu(k=2)"``, ``{"name": "elu"}``).
         include: glob patterns of qualified module names to swap (default: all).
         exclude: glob patterns of qualified module names to keep.
-        gates: also swap gates (sigmoids of squeeze-excite and attention blocks); kept by default.
+        gates: also swap gates (sigmoid-like activations whose output multiplies other
+            features: squeeze-excite, ECA, CBAM, gather-excite, attention gating); kept by
+            default. The hidden activations of those blocks are ordinary sites and swapped.
         strict: raise :class:`ActlabError` listing the sites the swap cannot reach (functional
             calls, reused modules) instead of only reporting them.
-        example_input: a batch for the dry forward; else a zero batch of ``input_shape`` (or of a
-            timm model's ``pretrained_cfg["input_size"]``). Without either there is no dry
-            forward (``report.dry_run`` is False) and ``strict=True`` raises.
+        example_input: a batch for the dry forward; else a zero batch of ``input_shape``, else of
+            the shape the model says it was built for (:func:`infer_input_shape`). Without any
+            there is no dry forward (``report.dry_run`` is False) and ``strict=True`` raises.
+        input_shape: one sample's shape, e.g. ``(3, 32, 32)``.
 
     Returns:
-        A :class:`SwapReport` listing every replaced and skipped site.
+        A :class:`SwapReport` listing every replaced and kept site, with the reason for each kept.
+
+    Raises:
+        ActlabError: the dry forward fails (one line: pass ``input_shape=``), or ``strict`` and
+            a site is unreachable.
     """
     probe = create_activation(spec)
     report = SwapReport(spec=probe.spec)
     site_dependent = bool(getattr(probe, "site_dependent", False))
-    x = _example_input(model, example_input, input_shape)
-
-    tracer = _dry_forward(model, x, trace=True) if x is not None else None
-    report.dry_run = tracer is not None
-    if strict and tracer is None:
+    x, source = _dry_input(model, example_input, input_shape)
+    if x is None and strict:
         msg = "swap_activations(strict=True) needs example_input or input_shape for its dry forward"
         raise ActlabError(msg)
+    traced = _run_dry_forward(model, x, source) if x is not None else None
+    report.dry_run, report.input_source = traced is not None, source
 
     names_of: dict[int, list[str]] = {}
     modules: dict[int, nn.Module] = {}
@@ -287,23 +262,24 @@ def swap_activations(
             names_of.setdefault(id(module), []).append(name)
             modules[id(module)] = module
 
+    to_replace: list[tuple[list[str], nn.Module, Site | None, int]] = []
     for key, names in names_of.items():
         module = modules[key]
         old = type(module).__name__
         first = names[0]
+        site = traced.sites.get(key) if traced is not None else None
         if include is not None and not any(_matches(n, include) for n in names):
             report.skipped.append(SkippedSite(first, old, "excluded", "not matched by include"))
             continue
         if any(_matches(n, exclude) for n in names):
             report.skipped.append(SkippedSite(first, old, "excluded", "matched by exclude"))
             continue
-        gate = _gate_reason(model, first)
+        gate = _gate_reason(module, site, traced is not None)
         if gate and not gates:
-            report.skipped.append(
-                SkippedSite(first, old, "gate", f"{gate}; pass gates=True to swap it")
-            )
+            reason = f"gate: {gate}; pass gates=True to swap it"
+            report.skipped.append(SkippedSite(first, old, "gate", reason))
             continue
-        sites = max(len(names), tracer.calls[key] if tracer else 1)
+        sites = max(len(names), site.calls if site is not None else 1)
         if sites > 1 and site_dependent:
             reason = (
                 f"one module object serves {sites} call sites (registered as {', '.join(names)}); "
@@ -312,22 +288,35 @@ def swap_activations(
             )
             report.skipped.append(SkippedSite(first, old, "reused", reason))
             continue
-        new = create_activation(spec)
-        for name in names:
-            _set_module(model, name, new)
-        report.replaced.append(ReplacedSite(first, old, new.spec, shared_by=sites))
+        to_replace.append((names, module, site, sites))
 
-    if tracer is not None:
-        for (where, fn), count in sorted(tracer.functional.items()):
-            reason = f"functional {fn}() called {count}x in {where or 'the top-level forward'}; module surgery cannot reach it"
-            report.skipped.append(SkippedSite(where or "<root>", fn, "functional", reason))
+    if traced is not None:
+        for call in traced.functional:
+            where = call.where or "<root>"
+            what = f"functional {call.name}() called {call.count}x in {where}"
+            if call.role == "gate" and not gates:
+                reason = f"gate: {what}, its output multiplies features; a gate is kept"
+                report.skipped.append(SkippedSite(where, call.name, "gate", reason))
+            else:
+                reason = f"{what}; module surgery cannot reach it"
+                report.skipped.append(SkippedSite(where, call.name, "functional", reason))
 
-    if strict and report.unreachable:
-        listed = "; ".join(f"{s.name}: {s.reason}" for s in report.unreachable)
+    if strict and report.unreachable:  # before any surgery: the model is left as it was
+        listed = "; ".join(f"{s.name} ({s.kind}): {s.reason}" for s in report.unreachable)
         raise ActlabError(
             f"swap to {report.spec} cannot reach {len(report.unreachable)} site(s): {listed}"
         )
 
-    if x is not None and any(getattr(m, "materialized", True) is False for m in model.modules()):
-        _dry_forward(model, x, trace=False)  # create channel/element parameters from real shapes
+    for names, module, site, sites in to_replace:
+        new = create_activation(spec)
+        if site is not None and site.input_shape is not None and hasattr(new, "materialize"):
+            new.materialize(site.input_shape, site.device, site.dtype)
+        for name in names:
+            _set_module(model, name, new)
+        calls = site.calls if site is not None else None
+        report.replaced.append(
+            ReplacedSite(
+                names[0], type(module).__name__, new.spec, sites, calls, parameter_shapes(new)
+            )
+        )
     return report

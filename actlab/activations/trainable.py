@@ -29,21 +29,33 @@ from torch import nn
 from actlab.activations import functional as AF
 from actlab.activations import fused
 from actlab.activations.fixed import Activation
-from actlab.activations.fused import Backend
+from actlab.activations.fused import Backend, check
 from actlab.activations.registry import register_activation
 
 Granularity = Literal["layer", "channel", "element"]
 GRANULARITIES = ("layer", "channel", "element")
 
 
-def _site_shape(x: torch.Tensor, granularity: str) -> tuple[int, ...]:
+def _site_shape(shape: Sequence[int], granularity: str) -> tuple[int, ...]:
+    """The site of an input shaped ``shape``: ``()``, ``(C,)`` or ``shape[1:]``."""
     if granularity == "layer":
         return ()
-    if x.dim() < 2:
+    if len(shape) < 2:
         raise ValueError(
-            f"{granularity}-wise parameters need input with a batch dim, got {tuple(x.shape)}"
+            f"{granularity}-wise parameters need input with a batch dim, got {tuple(shape)}"
         )
-    return (x.shape[1],) if granularity == "channel" else tuple(x.shape[1:])
+    return (shape[1],) if granularity == "channel" else tuple(shape[1:])
+
+
+def _reference(
+    fn: Callable[..., torch.Tensor], x: torch.Tensor, *params: torch.Tensor
+) -> torch.Tensor:
+    """The reference: ``fn`` under :func:`~actlab.activations.functional.recompute` (saves only
+    ``x`` and the parameters); inside a ``torch.compile`` trace the plain formula, whose saved
+    tensors inductor chooses itself (dynamo cannot trace the recompute's ``autograd.grad``)."""
+    if torch.compiler.is_compiling():
+        return fn(x, *params)
+    return AF.recompute(fn, x, *params)
 
 
 class _SiteParameters(Activation):
@@ -83,11 +95,23 @@ class _SiteParameters(Activation):
             value = value.to(device=device, dtype=dtype or init.dtype).clone()
             self.register_parameter(name, nn.Parameter(value))
 
-    def _params_for(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def materialize(
+        self,
+        input_shape: Sequence[int],
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        """Create channel/element parameters for inputs shaped ``input_shape`` (batch dim
+        first), as the first forward would; a no-op when they exist (the swap uses this with the
+        shapes its dry forward saw, instead of a second forward)."""
         if not self.materialized:
-            self._materialize(_site_shape(x, self.granularity), x.device, x.dtype)
-        site = _site_shape(x, self.granularity)
-        out = []
+            self._materialize(_site_shape(input_shape, self.granularity), device, dtype)
+
+    def _prepare(self, x: torch.Tensor) -> None:
+        """Create lazy parameters from ``x``'s shape, or check that they were made for it."""
+        if not self.materialized:
+            self._materialize(_site_shape(x.shape, self.granularity), x.device, x.dtype)
+        site = _site_shape(x.shape, self.granularity)
         for name, init in self._inits.items():
             p = getattr(self, name)
             if tuple(p.shape[init.dim() :]) != site:
@@ -98,8 +122,16 @@ class _SiteParameters(Activation):
                     "inputs of different shapes"
                 )
                 raise ValueError(msg)
-            out.append(AF.site_view(p, init.dim(), x))
-        return out
+
+    def _use_fused(self, x: torch.Tensor, k: int) -> bool:
+        """Whether this call runs the fused kernels: ``backend`` resolved for ``x``'s device and,
+        for the fused path, the once-per-case self-check of :mod:`.fused.check` passed."""
+        if fused.resolve_backend(self.backend, x) != "fused":
+            return False
+        case = check.case_of(self.activation_name, k, self.granularity, x)
+        params = [getattr(self, n) for n in self._inits]
+        explicit = self.backend == "fused"
+        return check.trust_fused(case, explicit, self._fused, self._reference, x, params)
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors
@@ -177,10 +209,16 @@ class ABActivation(_SiteParameters):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self._params_for(x)
-        if fused.resolve_backend(self.backend, x) == "fused":
-            return fused.ab_forward(x, self.a, self.b, self.base, self.offset)
-        return AF.recompute(type(self).fn, x, a, b)
+        self._prepare(x)
+        if self._use_fused(x, self.k):
+            return self._fused(x, self.a, self.b)
+        return self._reference(x, self.a, self.b)
+
+    def _fused(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return fused.ab_forward(x, a, b, self.base, self.offset)
+
+    def _reference(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return _reference(type(self).fn, x, AF.site_view(a, 1, x), AF.site_view(b, 1, x))
 
 
 class _SingleTerm(ABActivation):
@@ -312,7 +350,13 @@ class PReLU(_SiteParameters):
         self._record_spec(init=init, granularity=granularity, backend=backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (a,) = self._params_for(x)
-        if fused.resolve_backend(self.backend, x) == "fused":
-            return fused.prelu_forward(x, self.a)
-        return AF.recompute(AF.prelu, x, a)
+        self._prepare(x)
+        if self._use_fused(x, 1):
+            return self._fused(x, self.a)
+        return self._reference(x, self.a)
+
+    def _fused(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return fused.prelu_forward(x, a)
+
+    def _reference(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return _reference(AF.prelu, x, AF.site_view(a, 0, x))

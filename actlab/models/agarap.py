@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory, flat_size
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet, flat_size
 from actlab.models.mlp import MLP
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
@@ -15,7 +16,7 @@ from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 def agarap_cnn_net(
     num_classes: int = 10,
     in_chans: int = 1,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     padding: int = 0,
     act_layer: ActLayer = nn.ReLU,
 ) -> PaperNet:
@@ -26,8 +27,8 @@ def agarap_cnn_net(
         padding: 0 is Keras' ``valid`` (the example's default; 16x16 inputs end at 1x1); 1 keeps
             the size, for inputs smaller than 16x16.
     """
-    act = act_factory(act_layer)
-    size = tuple(input_size) if input_size else (in_chans, 16, 16)
+    act = activation_layer(act_layer)
+    size = tuple(input_shape) if input_shape else (in_chans, 16, 16)
     layers: list[nn.Module] = []
     ch = size[0]
     for width in (32, 64):
@@ -37,8 +38,8 @@ def agarap_cnn_net(
         ch = width
     features = nn.Sequential(*layers)
     n_flat = flat_size(features, size)
-    pool = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), act(inplace=True), nn.Dropout(0.5))
-    return PaperNet(features, pool, nn.Linear(256, num_classes), 256, num_classes)
+    fc = nn.Sequential(nn.Linear(n_flat, 256), act(inplace=True), nn.Dropout(0.5))
+    return PaperNet(features, nn.Flatten(), fc, nn.Linear(256, num_classes), 256, num_classes, size)
 
 
 @register_actlab_model
@@ -52,5 +53,4 @@ def agarap_ffnn(pretrained: bool = False, **kwargs) -> MLP:
     """003's FFNN: hidden 512-512-512 with dropout 0.1 (WDBC: ``hidden_sizes=[128, 64, 32]``)."""
     kwargs.setdefault("hidden_sizes", (512, 512, 512))
     kwargs.setdefault("drop_rate", 0.1)
-    kwargs["act_layer"] = act_factory(kwargs.get("act_layer", nn.ReLU))
     return MLP(**drop_timm_kwargs(kwargs))

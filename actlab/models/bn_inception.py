@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory, conv_bn_act
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet, conv_bn_act
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 # name: (#1x1, #3x3 reduce, #3x3, #double 3x3 reduce, #double 3x3, pool, pool proj, stride)
@@ -55,7 +56,7 @@ class InceptionBN(nn.Module):
 def bn_inception_net(
     num_classes: int = 27,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     width: float = 1.0,
     drop_rate: float = 0.0,
     act_layer: ActLayer = nn.ReLU,
@@ -66,9 +67,10 @@ def bn_inception_net(
     Args:
         width: channel multiplier (1.0 is the paper's net; smaller for quick tests).
     """
-    act = act_factory(act_layer)
+    act = activation_layer(act_layer)
     c = lambda n: max(1, int(n * width))  # noqa: E731
-    ch = input_size[0] if input_size else in_chans
+    shape = tuple(input_shape) if input_shape else (in_chans, 224, 224)
+    ch = shape[0]
     layers: list[nn.Module] = [
         *conv_bn_act(ch, c(64), act, 7, 2), nn.MaxPool2d(3, 2, ceil_mode=True),
         *conv_bn_act(c(64), c(64), act, 1), *conv_bn_act(c(64), c(192), act, 3),
@@ -80,7 +82,8 @@ def bn_inception_net(
         layers.append(block)
         ch = block.out_channels
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(drop_rate))
-    return PaperNet(nn.Sequential(*layers), pool, nn.Linear(ch, num_classes), ch, num_classes)
+    classifier = nn.Linear(ch, num_classes)
+    return PaperNet(nn.Sequential(*layers), pool, nn.Identity(), classifier, ch, num_classes, shape)
 
 
 @register_actlab_model

@@ -10,14 +10,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory, conv_bn_act, flat_size
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet, conv_bn_act, flat_size
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 
 def cifar_vgg16_net(
     num_classes: int = 10,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     last_stage_convs: int = 3,
     conv_drop_rate: float = 0.4,
     drop_rate: float = 0.5,
@@ -31,8 +32,8 @@ def cifar_vgg16_net(
         last_stage_convs: 2 or 3 convs in the last stage (001 prints "2 or 3").
         width: channel multiplier (1.0 is the paper's net; smaller for quick tests).
     """
-    act = act_factory(act_layer)
-    size = tuple(input_size) if input_size else (in_chans, 32, 32)
+    act = activation_layer(act_layer)
+    size = tuple(input_shape) if input_shape else (in_chans, 32, 32)
     stages = [(64, 2), (128, 2), (256, 3), (512, 3), (512, last_stage_convs)]
     layers: list[nn.Module] = []
     ch = size[0]
@@ -47,7 +48,8 @@ def cifar_vgg16_net(
     features = nn.Sequential(*layers)
     n_flat = flat_size(features, size)
     pool = nn.Sequential(nn.Dropout(drop_rate), nn.Flatten())
-    return PaperNet(features, pool, nn.Linear(n_flat, num_classes), n_flat, num_classes)
+    classifier = nn.Linear(n_flat, num_classes)
+    return PaperNet(features, pool, nn.Identity(), classifier, n_flat, num_classes, size)
 
 
 class BasicBlock(nn.Module):
@@ -75,14 +77,15 @@ class BasicBlock(nn.Module):
 def cifar_resnet18_net(
     num_classes: int = 10,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     widths: Sequence[int] = (64, 128, 256, 512),
     act_layer: ActLayer = nn.ReLU,
 ) -> PaperNet:
     """ResNet18 of 001 Table 2: conv3x3 64 stem (no max-pool), four stages of two basic blocks
     (64, 128, 256, 512; stride 2 from the second), BN after every conv, global average pool, fc."""
-    act = act_factory(act_layer)
-    ch = input_size[0] if input_size else in_chans
+    act = activation_layer(act_layer)
+    shape = tuple(input_shape) if input_shape else (in_chans, 32, 32)
+    ch = shape[0]
     layers: list[nn.Module] = conv_bn_act(ch, widths[0], act)
     ch = widths[0]
     for i, width in enumerate(widths):
@@ -90,7 +93,8 @@ def cifar_resnet18_net(
             layers.append(BasicBlock(ch, width, 2 if (i > 0 and j == 0) else 1, act))
             ch = width
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return PaperNet(nn.Sequential(*layers), pool, nn.Linear(ch, num_classes), ch, num_classes)
+    classifier = nn.Linear(ch, num_classes)
+    return PaperNet(nn.Sequential(*layers), pool, nn.Identity(), classifier, ch, num_classes, shape)
 
 
 @register_actlab_model

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory, conv_bn_act, flat_size
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet, conv_bn_act, flat_size
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 
@@ -29,23 +30,24 @@ def _conv_pool_stack(in_ch: int, channels: Sequence[int], act) -> list[nn.Module
 def cpaf_feature_cnn_net(
     num_classes: int = 10,
     in_chans: int = 1,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     channels: Sequence[int] = (16, 8, 4, 2),
     act_layer: ActLayer = nn.ReLU,
 ) -> PaperNet:
     """004 §4.1: conv layers with 16, 8, 4, 2 filters whose output, averaged over space, is the
     2-D feature ``[z1, z2]`` (``forward_head(..., pre_logits=True)``); the FC part is linear only."""
-    act = act_factory(act_layer)
-    ch = input_size[0] if input_size else in_chans
-    features = nn.Sequential(*_conv_pool_stack(ch, channels, act))
+    act = activation_layer(act_layer)
+    shape = tuple(input_shape) if input_shape else (in_chans, 28, 28)
+    features = nn.Sequential(*_conv_pool_stack(shape[0], channels, act))
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return PaperNet(features, pool, nn.Linear(channels[-1], num_classes), channels[-1], num_classes)
+    classifier = nn.Linear(channels[-1], num_classes)
+    return PaperNet(features, pool, nn.Identity(), classifier, channels[-1], num_classes, shape)
 
 
 def cpaf_fashion_cnn_net(
     num_classes: int = 10,
     in_chans: int = 1,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     channels: Sequence[int] = (16, 32, 4),
     hidden: int = 30,
     act_layer: ActLayer = nn.ReLU,
@@ -59,20 +61,21 @@ def cpaf_fashion_cnn_net(
         conv_act_layer: activation of the conv layers (default ``act_layer``); 002 varies it
             separately from ``fc_act_layer``, the FC layer's.
     """
-    conv_act = act_factory(conv_act_layer if conv_act_layer is not None else act_layer)
-    fc_act = act_factory(fc_act_layer if fc_act_layer is not None else act_layer)
-    size = tuple(input_size) if input_size else (in_chans, 28, 28)
+    conv_act = activation_layer(conv_act_layer if conv_act_layer is not None else act_layer)
+    fc_act = activation_layer(fc_act_layer if fc_act_layer is not None else act_layer)
+    size = tuple(input_shape) if input_shape else (in_chans, 28, 28)
     features = nn.Sequential(*_conv_pool_stack(size[0], channels, conv_act))
     n_flat = flat_size(features, size)
-    pool = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, hidden), fc_act(inplace=True))
-    return PaperNet(features, pool, nn.Linear(hidden, num_classes), hidden, num_classes)
+    fc = nn.Sequential(nn.Linear(n_flat, hidden), fc_act(inplace=True))
+    classifier = nn.Linear(hidden, num_classes)
+    return PaperNet(features, nn.Flatten(), fc, classifier, hidden, num_classes, size)
 
 
 def cpaf_structure_net(
     structure: int,
     num_classes: int = 10,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     conv_drop_rate: float = 0.25,
     drop_rate: float = 0.5,
     act_layer: ActLayer = nn.ReLU,
@@ -87,8 +90,8 @@ def cpaf_structure_net(
     """
     if structure not in (1, 2, 3):
         raise ValueError(f"structure must be 1, 2 or 3, got {structure}")
-    act = act_factory(act_layer)
-    size = tuple(input_size) if input_size else (in_chans, 32, 32)
+    act = activation_layer(act_layer)
+    size = tuple(input_shape) if input_shape else (in_chans, 32, 32)
     widths = (32, 64, 128) if structure == 1 else (32, 64, 64)
     bn = structure in (1, 3)
     layers: list[nn.Module] = []
@@ -100,15 +103,16 @@ def cpaf_structure_net(
     features = nn.Sequential(*layers)
     n_flat = flat_size(features, size)
     if structure == 1:
-        pool: nn.Module = nn.Flatten()
+        fc: nn.Module = nn.Identity()
         n_out = n_flat
     else:
-        pool = nn.Sequential(
-            nn.Flatten(), nn.Linear(n_flat, 512), act(inplace=True), nn.Dropout(drop_rate),
+        fc = nn.Sequential(
+            nn.Linear(n_flat, 512), act(inplace=True), nn.Dropout(drop_rate),
             nn.Linear(512, 512), act(inplace=True), nn.Dropout(drop_rate),
         )  # fmt: skip
         n_out = 512
-    return PaperNet(features, pool, nn.Linear(n_out, num_classes), n_out, num_classes)
+    classifier = nn.Linear(n_out, num_classes)
+    return PaperNet(features, nn.Flatten(), fc, classifier, n_out, num_classes, size)
 
 
 @register_actlab_model

@@ -6,39 +6,41 @@ import math
 from collections.abc import Sequence
 
 import torch
-from timm.layers import get_act_layer
 from torch import nn
 
+from actlab.activations import ActLayer, activation_layer
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 
 class MLP(nn.Module):
-    """Flatten, then ``Linear -> activation -> Dropout`` per hidden layer, then a linear head.
+    """Flatten, then ``Linear -> activation -> Dropout`` per hidden layer, then a linear classifier.
 
     Each hidden layer gets its own activation module, so activation swaps with per-feature
     parameters have one well-defined site per layer.
 
     Args:
-        num_classes: outputs of the head (0 for no head: ``forward`` returns features).
-        in_chans: input features when ``input_size`` is not given.
-        input_size: shape of one sample; its product is the number of input features.
+        num_classes: outputs of the classifier (0 for none: ``forward`` returns features).
+        in_chans: input features when ``input_shape`` is not given.
+        input_shape: shape of one sample; its product is the number of input features.
         hidden_sizes: width of each hidden layer (003 uses 512-512-512).
         drop_rate: dropout after each hidden activation (003: 0.1).
-        act_layer: activation class or timm name, called as ``act_layer(inplace=True)``.
+        act_layer: activation class, factory, actlab spec (``"cpaf_relu(k=2)"``) or timm name,
+            called as ``act_layer(inplace=True)`` (:func:`actlab.activations.activation_layer`).
     """
 
     def __init__(
         self,
         num_classes: int = 10,
         in_chans: int = 1,
-        input_size: Sequence[int] | None = None,
+        input_shape: Sequence[int] | None = None,
         hidden_sizes: Sequence[int] = (512, 512, 512),
         drop_rate: float = 0.0,
-        act_layer: type[nn.Module] | str = nn.ReLU,
+        act_layer: ActLayer = nn.ReLU,
     ) -> None:
         super().__init__()
-        act = get_act_layer(act_layer)
-        in_features = math.prod(input_size) if input_size else in_chans
+        act = activation_layer(act_layer)
+        self.input_shape = tuple(input_shape) if input_shape else (in_chans,)
+        in_features = math.prod(self.input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         for width in hidden_sizes:
             layers += [nn.Linear(in_features, width), act(inplace=True)]
@@ -48,16 +50,16 @@ class MLP(nn.Module):
         self.features = nn.Sequential(*layers)
         self.num_features = in_features
         self.num_classes = num_classes
-        self.head = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return x if pre_logits else self.head(x)
+        return x if pre_logits else self.classifier(x)
 
     def get_classifier(self) -> nn.Module:
-        return self.head
+        return self.classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

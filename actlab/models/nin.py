@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 # (kernel, stride, padding, [out channels of the conv and its two 1x1 convs]) per mlpconv block.
@@ -22,7 +23,7 @@ CIFAR_BLOCKS = [(5, 1, 2, (192, 160, 96)), (5, 1, 2, (192, 192, 192)), (3, 1, 1,
 def nin_net(
     num_classes: int = 27,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     variant: str | None = None,
     width: float = 1.0,
     drop_rate: float = 0.5,
@@ -37,8 +38,8 @@ def nin_net(
             by default ``imagenet`` for inputs of 64 px or more.
         width: channel multiplier (for quick tests).
     """
-    act = act_factory(act_layer)
-    size = tuple(input_size) if input_size else (in_chans, 224, 224)
+    act = activation_layer(act_layer)
+    size = tuple(input_shape) if input_shape else (in_chans, 224, 224)
     variant = variant or ("imagenet" if min(size[1:]) >= 64 else "cifar")
     blocks = IMAGENET_BLOCKS if variant == "imagenet" else CIFAR_BLOCKS
     layers: list[nn.Module] = []
@@ -57,7 +58,8 @@ def nin_net(
                 layers.append(nn.Dropout(drop_rate))
     layers += [nn.Conv2d(ch, num_classes, 1)]
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return PaperNet(nn.Sequential(*layers), pool, nn.Identity(), num_classes, num_classes)
+    features = nn.Sequential(*layers)
+    return PaperNet(features, pool, nn.Identity(), nn.Identity(), num_classes, num_classes, size)
 
 
 @register_actlab_model

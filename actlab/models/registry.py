@@ -1,4 +1,4 @@
-"""Registers actlab's own networks with timm, and remembers which ones take ``input_size``."""
+"""Registers actlab's own networks with timm, and remembers which ones take ``input_shape``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from timm.models import register_model
 
 F = TypeVar("F", bound=Callable)
 
-#: Names of the models actlab registered in timm. These accept ``input_size`` (C, H, W) or
+#: Names of the models actlab registered in timm. These accept ``input_shape`` (C, H, W) or
 #: (features,), so one network builds for every input shape the papers use.
 ACTLAB_MODELS: set[str] = set()
 

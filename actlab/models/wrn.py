@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from actlab.models.layers import ActLayer, PaperNet, act_factory
+from actlab.activations import ActLayer, activation_layer
+from actlab.models.layers import PaperNet
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 
@@ -36,7 +37,7 @@ class WideBlock(nn.Module):
 def wide_resnet_net(
     num_classes: int = 10,
     in_chans: int = 3,
-    input_size: Sequence[int] | None = None,
+    input_shape: Sequence[int] | None = None,
     depth: int = 28,
     widen_factor: int = 10,
     drop_rate: float = 0.0,
@@ -46,9 +47,10 @@ def wide_resnet_net(
     16k, 32k, 64k channels (stride 1, 2, 2), BN-act, global average pool, fc."""
     if (depth - 4) % 6:
         raise ValueError(f"WRN depth must be 6n+4 (10, 16, 22, 28, 40), got {depth}")
-    act = act_factory(act_layer)
+    act = activation_layer(act_layer)
     n = (depth - 4) // 6
-    ch = input_size[0] if input_size else in_chans
+    shape = tuple(input_shape) if input_shape else (in_chans, 32, 32)
+    ch = shape[0]
     layers: list[nn.Module] = [nn.Conv2d(ch, 16, 3, 1, 1, bias=False)]
     ch = 16
     for i, base in enumerate((16, 32, 64)):
@@ -58,7 +60,8 @@ def wide_resnet_net(
             ch = out
     layers += [nn.BatchNorm2d(ch), act(inplace=True)]
     pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return PaperNet(nn.Sequential(*layers), pool, nn.Linear(ch, num_classes), ch, num_classes)
+    classifier = nn.Linear(ch, num_classes)
+    return PaperNet(nn.Sequential(*layers), pool, nn.Identity(), classifier, ch, num_classes, shape)
 
 
 @register_actlab_model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import timm
@@ -19,6 +20,12 @@ from torchmetrics.classification import (
 )
 
 import actlab.models  # noqa: F401  (registers actlab's models with timm)
+from actlab.activations import (
+    activation_layer,
+    is_activation_module,
+    is_trainable_activation,
+    swap_activations,
+)
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.tasks.heads import Head, head_loss, head_outputs
@@ -29,8 +36,10 @@ def create_backbone(
 ) -> nn.Module:
     """Build ``name`` with ``timm.create_model`` for ``num_classes`` and one sample's shape.
 
-    actlab's own models also receive ``input_size``; timm models with a fixed input size (ViTs)
-    receive ``img_size``. An unknown name raises :class:`UnknownNameError` listing close names.
+    actlab's own models also receive ``input_shape``; timm models with a fixed input size (ViTs)
+    receive ``img_size``. An ``act_layer`` given as an actlab spec (``"cpaf_relu(k=2)"``) or a timm
+    name goes through :func:`actlab.activations.activation_layer`, so it means the same for every
+    model. An unknown name raises :class:`UnknownNameError` listing close names.
     """
     if not timm.is_model(name):
         close = unknown_name_message("model", name, timm.list_models(), show=0)
@@ -38,8 +47,11 @@ def create_backbone(
         msg = f"{close}any name in timm.list_models() ({len(timm.list_models())} models); actlab's own: {ours}"
         raise UnknownNameError(msg)
     kwargs = {"num_classes": num_classes, "in_chans": input_shape[0], **kwargs}
+    for key in ACT_LAYER_KEYS:
+        if isinstance(kwargs.get(key), (str, Mapping)):
+            kwargs[key] = activation_layer(kwargs[key])
     if name in ACTLAB_MODELS:
-        kwargs.setdefault("input_size", tuple(input_shape))
+        kwargs.setdefault("input_shape", tuple(input_shape))
     elif len(input_shape) == 3 and _fixed_input_size(name):
         kwargs.setdefault("img_size", tuple(input_shape[1:]))
     try:
@@ -49,6 +61,10 @@ def create_backbone(
         raise ActlabError(msg) from err
 
 
+#: ``backbone_kwargs`` keys that name an activation (002's nets vary conv and FC separately).
+ACT_LAYER_KEYS = ("act_layer", "conv_act_layer", "fc_act_layer")
+
+
 def _fixed_input_size(name: str) -> bool:
     cfg = timm.models.get_pretrained_cfg(name)
     return bool(cfg is not None and getattr(cfg, "fixed_input_size", False))
@@ -56,8 +72,6 @@ def _fixed_input_size(name: str) -> bool:
 
 def native_activation_name(model: nn.Module) -> str:
     """The most common activation module type in ``model``, lower-cased (e.g. ``relu``)."""
-    from actlab.activations import is_activation_module
-
     counts = Counter(type(m).__name__.lower() for m in model.modules() if is_activation_module(m))
     return counts.most_common(1)[0][0] if counts else "none"
 
@@ -185,20 +199,17 @@ class ClassificationModule(LightningModule):
         """
         if activation is None:
             return native_activation_name(self.backbone)
-        from actlab.activations import swap_activations
-
         report = swap_activations(self.backbone, activation, input_shape=input_shape)
         self.swap_report = report
         return report.spec
 
     def activation_parameters(self) -> list[nn.Parameter]:
-        """Trainable parameters of the activation modules (PReLU slopes, (a, b) sets, ...)."""
-        from actlab.activations import is_activation_module
-
+        """Trainable parameters of the trainable activations (PReLU slopes, (a, b) sets, ...;
+        :func:`actlab.activations.is_trainable_activation`), swapped in or the backbone's own."""
         seen: set[int] = set()
         params = []
         for module in self.backbone.modules():
-            if is_activation_module(module):
+            if is_trainable_activation(module):
                 for p in module.parameters():
                     if p.requires_grad and id(p) not in seen:
                         seen.add(id(p))

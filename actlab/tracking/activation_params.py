@@ -1,10 +1,10 @@
 """Learned parameters of trainable activations: summaries, (a, b) scatter, curves and raw arrays.
 
-The protocol is duck-typed: a *trainable activation* is any module with tensor attributes ``a``
-and ``b`` shaped ``(k, *site)`` (``k`` terms, ``site`` = ``()`` per layer, ``(C,)`` per channel,
-``(C, H, W)`` per element) whose ``forward`` accepts an input shaped ``(N, *site)``. This covers
-the CPAF family of 004 (Fig. 14: learned ``a_i, b_i``) and the agile/PA activations of 002
-(Fig. 14: learned curves).
+What is a trainable activation and how its parameters read as ``(k, *site)`` tensors is decided
+once, in :mod:`actlab.activations.parameters` (actlab's (a, b) families and ``prelu``, torch's and
+timm's ``nn.PReLU`` with ``weight`` read as ``a``, and any module with tensors ``a`` and ``b``).
+This covers the CPAF family of 004 (Fig. 14: learned ``a_i, b_i``), the agile/PA activations of
+002 (Fig. 14: learned curves) and PReLU (He et al. 2015), which has ``a`` only.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from actlab.activations.parameters import activation_parameters
+from actlab.activations.parameters import is_trainable_activation as is_trainable_activation
+from actlab.activations.parameters import trainable_activations as trainable_activations
 from actlab.tracking.plots import figure_to_array, new_figure
 
 #: Inputs at which learned curves are drawn.
@@ -27,32 +30,23 @@ CURVE_POINTS = 201
 CURVE_SITES = 3
 
 
-def is_trainable_activation(module: nn.Module) -> bool:
-    """Whether ``module`` follows the protocol (tensor attributes ``a`` and ``b``)."""
-    a, b = getattr(module, "a", None), getattr(module, "b", None)
-    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
-
-
-def trainable_activations(model: nn.Module) -> dict[str, nn.Module]:
-    """Every trainable activation in ``model`` by qualified module name (``""`` becomes ``root``)."""
-    return {
-        name or "root": module
-        for name, module in model.named_modules()
-        if is_trainable_activation(module)
-    }
+def _params(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``{"a": ..., "b": ...}`` (``b`` absent for PReLU), ``(k, *site)``, float32 copies on CPU."""
+    return {n: p.detach().float().cpu() for n, p in activation_parameters(module).items()}
 
 
 def _ab(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    a = module.a.detach().float().cpu()
-    b = module.b.detach().float().cpu()
-    return (a.unsqueeze(0), b.unsqueeze(0)) if a.dim() == 0 else (a, b)
+    """``a`` and ``b`` for the scatter; ``b = 0`` where there is none (PReLU's fixed kink)."""
+    params = _params(module)
+    return params["a"], params.get("b", torch.zeros_like(params["a"]))
 
 
 def summary_metrics(activations: Mapping[str, nn.Module]) -> dict[str, float]:
-    """``act/<layer>/{a,b}_{mean,std,min,max}`` over all terms and sites of each layer."""
+    """``act/<layer>/{a,b}_{mean,std,min,max}`` over all terms and sites of each layer (``a``
+    only for PReLU)."""
     metrics: dict[str, float] = {}
     for name, module in activations.items():
-        for param, values in zip("ab", _ab(module), strict=True):
+        for param, values in _params(module).items():
             flat = values.flatten()
             metrics[f"act/{name}/{param}_mean"] = flat.mean().item()
             metrics[f"act/{name}/{param}_std"] = flat.std().item() if flat.numel() > 1 else 0.0
@@ -62,11 +56,12 @@ def summary_metrics(activations: Mapping[str, nn.Module]) -> dict[str, float]:
 
 
 def params_npz(activations: Mapping[str, nn.Module]) -> bytes:
-    """The raw parameters as an ``.npz`` archive: arrays ``<layer>.a`` and ``<layer>.b``."""
+    """The raw parameters as an ``.npz`` archive: arrays ``<layer>.a`` and ``<layer>.b``
+    (``(k, *site)``; no ``.b`` for PReLU)."""
     arrays = {}
     for name, module in activations.items():
-        a, b = _ab(module)
-        arrays[f"{name}.a"], arrays[f"{name}.b"] = a.numpy(), b.numpy()
+        for param, values in _params(module).items():
+            arrays[f"{name}.{param}"] = values.numpy()
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -82,7 +77,9 @@ def scatter_image(
     initial: Mapping[str, nn.Module] | None,
     title: str,
 ) -> np.ndarray:
-    """One panel per layer: ``(a_i, b_i)`` of every site, one colour per term ``i``."""
+    """One panel per layer: ``(a_i, b_i)`` of every site, one colour per term ``i`` (PReLU,
+    which has no ``b``, at ``b = 0``: its kink is fixed at 0)."""
+    is_ab = {name: "b" in activation_parameters(m) for name, m in activations.items()}
     rows, cols = _grid(len(activations))
     fig = new_figure(4 * cols, 3.6 * rows)
     for index, (name, module) in enumerate(activations.items(), start=1):
@@ -95,7 +92,7 @@ def scatter_image(
             ax.scatter(a[i].flatten(), b[i].flatten(), s=8, alpha=0.7, label=f"$(a_{i}, b_{i})$")
         ax.set_xlabel("a")
         ax.set_ylabel("b")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name if is_ab[name] else f"{name} (no b: kink fixed at 0)", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(title)
     return figure_to_array(fig)
@@ -104,8 +101,8 @@ def scatter_image(
 @torch.no_grad()
 def curve(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``module`` evaluated at the 1-D inputs ``x`` at every site: shape ``(len(x), sites)``."""
-    a = module.a
-    site = tuple(a.shape[1:]) if a.dim() > 0 else ()
+    a = activation_parameters(module)["a"]
+    site = tuple(a.shape[1:])
     inputs = x.to(a.device, a.dtype).view(-1, *([1] * len(site))).expand(len(x), *site)
     out = module(inputs.clone())
     return out.detach().float().cpu().reshape(len(x), -1)

@@ -43,7 +43,7 @@ def test_trains_one_step_with_every_activation(name: str) -> None:
         torch.manual_seed(0)
         spec = f"{act}(granularity=element)" if act in ("cpaf_relu", "prelu") else act
         model = timm.create_model(
-            name, num_classes=3, in_chans=shape[0], input_size=shape, act_layer=spec, **kwargs
+            name, num_classes=3, in_chans=shape[0], input_shape=shape, act_layer=spec, **kwargs
         )
         sites = [m for m in model.modules() if isinstance(m, Activation)]
         assert sites and len({id(m) for m in sites}) == len(sites)  # one module per site
@@ -68,13 +68,13 @@ def test_shapes_the_papers_print() -> None:
     s1 = timm.create_model("cpaf_structure1", num_classes=10)
     assert s1.num_features == 2048  # 004 §4.3: flatten (2048)
     s2 = timm.create_model("cpaf_structure2", num_classes=100)
-    assert s2.pool[1].in_features == 1024  # flatten (1024) before FC512
+    assert s2.fc[0].in_features == 1024  # flatten (1024) before FC512
     assert not any(isinstance(m, nn.BatchNorm2d) for m in s2.modules())
     assert (
         sum(isinstance(m, nn.BatchNorm2d) for m in timm.create_model("cpaf_structure3").modules())
         == 6
     )
-    f = timm.create_model("cpaf_feature_cnn", num_classes=10, input_size=(1, 28, 28))
+    f = timm.create_model("cpaf_feature_cnn", num_classes=10, input_shape=(1, 28, 28))
     z = f.forward_head(f.forward_features(torch.randn(4, 1, 28, 28)), pre_logits=True)
     assert z.shape == (4, 2)  # 004 §4.1: the 2-D feature [z1, z2]
     convs = [
@@ -89,7 +89,7 @@ def test_shapes_the_papers_print() -> None:
     res = timm.create_model("cifar_resnet18", num_classes=10)
     assert sum(isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) for m in res.modules()) == 17
     assert not any(isinstance(m, nn.Dropout) for m in res.modules())
-    ffnn = timm.create_model("agarap_ffnn", input_size=(784,))
+    ffnn = timm.create_model("agarap_ffnn", input_shape=(784,))
     assert [m.out_features for m in ffnn.modules() if isinstance(m, nn.Linear)] == [
         512,
         512,
@@ -108,7 +108,9 @@ def test_shapes_the_papers_print() -> None:
     ],
 )
 def test_full_size_nets_build_and_step(name: str, shape, params) -> None:
-    model = timm.create_model(name, num_classes=27, in_chans=3, input_size=shape, act_layer="prelu")
+    model = timm.create_model(
+        name, num_classes=27, in_chans=3, input_shape=shape, act_layer="prelu"
+    )
     if params:
         assert abs(sum(p.numel() for p in model.parameters()) - params) / params < 0.02
     out = model(torch.randn(2, *shape))
@@ -119,10 +121,38 @@ def test_full_size_nets_build_and_step(name: str, shape, params) -> None:
 def test_agile_cnn_takes_separate_conv_and_fc_activations() -> None:
     """002 varies the conv-layer and FC-layer activations independently."""
     model = timm.create_model(
-        "agile_cnn", num_classes=10, input_size=(1, 28, 28),
+        "agile_cnn", num_classes=10, input_shape=(1, 28, 28),
         conv_act_layer="agile_relu(granularity=element)", fc_act_layer="agile_sigmoid(granularity=element)",
     )  # fmt: skip
     model(torch.randn(2, 1, 28, 28))
     names = [m.spec for m in model.modules() if isinstance(m, Activation)]
     assert names == ["agile_relu(granularity=element)"] * 3 + ["agile_sigmoid(granularity=element)"]
-    assert model.pool[2].a.shape == (1, 30)  # one (a, b) per FC node
+    assert model.fc[1].a.shape == (1, 30)  # one (a, b) per FC node
+
+
+#: 000's four nets, built small where width does not change the number of activation sites, and
+#: that number counted from the architecture (not from the swap).
+NETS_000 = [
+    # ImageNet NIN: mlpconv blocks of 3, 3, 3 and 2 activated convs (the last 1x1 conv, to the
+    # classes, has none)
+    ("nin", {"width": 0.125}, (3, 64, 64), 3 + 3 + 3 + 2),
+    # BN-Inception (Fig. 5): 3 stem convs; per Inception module the 1x1 branch (if any), the 3x3
+    # branch (2), the double-3x3 branch (3) and the pool projection (if any): 7, but 5 in 3c, 4e
+    ("bn_inception", {"width": 0.125}, (3, 32, 32), 3 + 8 * 7 + 2 * 5),
+    # WRN-28-10: 3 groups of (28 - 4) / 6 = 4 pre-activation blocks, 2 BN-act each, + final BN-act
+    ("wrn28_10", {"widen_factor": 1}, (3, 16, 16), 3 * 4 * 2 + 1),
+    # DenseNet-161 (timm's): stem BN-act, 2 per dense layer (6 + 12 + 36 + 24), 3 transitions, norm5
+    ("densenet161", {"growth_rate": 4}, (3, 32, 32), 1 + 2 * (6 + 12 + 36 + 24) + 3 + 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "shape", "sites"), NETS_000, ids=[n[0] for n in NETS_000]
+)
+def test_000_nets_swap_every_site(name: str, kwargs: dict, shape: tuple, sites: int) -> None:
+    from actlab.activations import swap_activations
+
+    model = timm.create_model(name, num_classes=27, in_chans=3, **kwargs)
+    report = swap_activations(model, "prelu", input_shape=shape, strict=True)
+    assert len(report.replaced) == sites and report.skipped == []
+    assert len({id(m) for m in model.modules() if isinstance(m, Activation)}) == sites

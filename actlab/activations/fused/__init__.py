@@ -12,6 +12,10 @@ with the reference (1.49x with the same closed form run eagerly, the fallback wi
 compiler); in resnet18 activations are a small share and all backends are within noise of ReLU
 (0.98x fused, 1.08x reference). Compiling once per (base, k, granularity, dtype, rank) costs a few
 seconds, cached on disk by inductor.
+
+Before the fused path serves a new case (activation, k, granularity, dtype, layout, device type)
+it is checked once against the reference on a small batch (:mod:`.check`): ``auto`` warns and
+keeps the reference for a case that disagrees or fails to compile; ``fused`` raises.
 """
 
 from __future__ import annotations
