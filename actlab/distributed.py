@@ -29,6 +29,9 @@ from actlab.errors import ActlabError
 PR_SET_PDEATHSIG = 1
 #: Set to 1 to start more CPU DDP ranks than this machine has cores.
 OVERSUBSCRIBE_ENV = "ACTLAB_ALLOW_OVERSUBSCRIBE"
+#: Environment variable in which a process that starts a run passes its pid (see
+#: :func:`die_with_parent`; read by :mod:`actlab.sweep.child`).
+PARENT_PID_ENV = "ACTLAB_PARENT_PID"
 #: Tag of the MLflow run: how many processes train it.
 WORLD_SIZE_TAG = "world_size"
 

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from actlab.sweep import child
+from actlab.distributed import PARENT_PID_ENV
 from actlab.sweep.spec import RunSpec, SweepSpec, set_key
 
 #: Status of a run in the sweep's summary.
@@ -104,10 +104,12 @@ class Executor(Protocol):
     name: str
 
     def open(self, runner: SweepRunner) -> None:
-        """Get ready to run (start a server, connect to a cluster, refuse a bad set-up)."""
+        """Get ready (connect to a cluster, refuse a set-up that cannot work); called before
+        the runs are planned, so it must not need the tracking store."""
 
     def run(self, jobs: list[Job], finished: Callable[[Job, Outcome], None]) -> None:
-        """Run every job; call ``finished`` (from any thread) as each one ends."""
+        """Run every job (start what they need first); call ``finished`` (from any thread)
+        as each one ends."""
 
     def close(self) -> None:
         """Release what :meth:`open` took; no run of this executor outlives it."""
@@ -228,7 +230,7 @@ class LocalExecutor:
         self.timeout = timeout
         self.tracking_uri = ""
         self._server: Any = None
-        self._started = time.perf_counter()
+        self._server_log = Path(os.devnull)
 
     def environment(self, slot: int) -> dict[str, str | None]:
         """What a run in worker ``slot`` changes in the environment: the store, its GPU."""
@@ -239,17 +241,21 @@ class LocalExecutor:
 
     def open(self, runner: SweepRunner) -> None:
         self.tracking_uri = runner.tracking_uri
-        if not self.fork_server:
-            return
+        self._server_log = runner.workdir / "forkserver.log"
+
+    def _start_server(self) -> None:
+        """Start the fork server (when asked for); fall back to subprocesses if it cannot."""
         from actlab.sweep.forkserver import ForkServer, ForkUnsafe
 
         env = {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
         try:
-            self._server = ForkServer(runner.workdir / "forkserver.log", env=env)
+            self._server = ForkServer(self._server_log, env=env)
         except ForkUnsafe as err:
             print(f"actlab sweep: {err}; starting each run as a subprocess", file=sys.stderr)
 
     def run(self, jobs: list[Job], finished: Callable[[Job, Outcome], None]) -> None:
+        if self.fork_server and self._server is None:
+            self._start_server()
         free_slots = list(range(self.workers))
         lock = threading.Lock()
 
@@ -309,7 +315,7 @@ def run_subprocess(
 
     The whole process group is killed on time-out and when this call is interrupted.
     """
-    full_env = {**os.environ, child.PARENT_ENV: str(os.getpid())}
+    full_env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
     for key, value in env.items():
         if value is None:
             full_env.pop(key, None)
@@ -317,7 +323,7 @@ def run_subprocess(
             full_env[key] = value
     with open(log, "a") as out:
         proc = subprocess.Popen(
-            child.command(args),
+            [sys.executable, "-m", "actlab.sweep.child", *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -397,29 +403,29 @@ class SweepRunner:
         """Run every run not yet FINISHED; returns one result per run (skipped ones included)."""
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(self.tracking_uri)
-        experiment_id = ensure_experiment(client, self.experiment, self.tracking_uri)
-        done = finished_hashes(client, experiment_id)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        results = [RunResult(run, SKIPPED) for run in self.runs if run.config_hash in done]
-        for result in results:
-            if on_result is not None:
-                on_result(result)
-        jobs = [self._job(run) for run in self.runs if run.config_hash not in done]
-
-        def finished(job: Job, outcome: Outcome) -> None:
-            result = self._result(client, experiment_id, job, outcome)
-            with self._lock:
-                results.append(result)
+        self.executor.open(self)  # refuses a set-up that cannot work before anything is written
+        try:
+            client = MlflowClient(self.tracking_uri)
+            experiment_id = ensure_experiment(client, self.experiment, self.tracking_uri)
+            done = finished_hashes(client, experiment_id)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            results = [RunResult(run, SKIPPED) for run in self.runs if run.config_hash in done]
+            for result in results:
                 if on_result is not None:
                     on_result(result)
+            jobs = [self._job(run) for run in self.runs if run.config_hash not in done]
 
-        if jobs:
-            self.executor.open(self)
-            try:
+            def finished(job: Job, outcome: Outcome) -> None:
+                result = self._result(client, experiment_id, job, outcome)
+                with self._lock:
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+
+            if jobs:
                 self.executor.run(jobs, finished)
-            finally:
-                self.executor.close()
+        finally:
+            self.executor.close()
         return sorted(results, key=lambda r: r.run.index)
 
     def _job(self, run: RunSpec) -> Job:

@@ -64,6 +64,24 @@ def test_run_config_sets_experiment_and_tags(tmp_path: Path) -> None:
     assert "logger" not in run.config["trainer"]  # the hash covers the config without tags
 
 
+def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None:
+    """jsonargparse reads a quoted '0123' in a dict as the number 123: a digits-only config
+    hash lost its leading zero and every seed tag reached a tracking server as an int, which
+    MLflow's REST store rejects (TypeError), failing every run of a sweep against a server."""
+    from dataclasses import replace
+
+    from actlab.cli import ActlabCLI
+
+    spec = SweepSpec.load(write_sweep(mlruns.parent, ["softmax"], [3]))
+    run = replace(spec.runs()[0], config_hash="0123456789012345")
+    config = mlruns.parent / "run.yaml"
+    config.write_text(yaml.safe_dump(run_config(run, "wdbc-sweep", "wdbc-sweep")))
+    cli = ActlabCLI(["--config", str(config)], run=False)
+    tags = cli.trainer.logger.tags
+    assert tags == run.tags("wdbc-sweep")
+    assert tags["config_hash"] == "0123456789012345" and tags["seed"] == "3"
+
+
 def test_gpus_round_robin_over_worker_slots(tmp_path: Path) -> None:
     spec = SweepSpec.load(write_sweep(tmp_path, ["softmax"], [0]))
     runner = SweepRunner(spec, workers=3, gpus=["0", "1"], tracking_uri="sqlite:///x.db")
