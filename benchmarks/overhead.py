@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sweep_backends import REPO, SHOWCASE, compare, wdbc_sweep
+from sweep_backends import REPO, SHOWCASE, compare, same_results, wdbc_sweep
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
@@ -99,11 +99,9 @@ def sweep_overhead(folder: Path, runs: int, repeats: int) -> None:
         print(f"{name:<12}{wall:>9.1f}{wall / runs:>12.1f}{cpu:>9.1f}{cpu / runs:>11.1f}")
     old, new = (statistics.mean(t.cpu for t in timings[k]) for k in ("subprocess", "forkserver"))
     wold, wnew = (statistics.mean(t.wall for t in timings[k]) for k in ("subprocess", "forkserver"))
-    results = [t.accuracy for rounds in timings.values() for t in rounds]
-    same = all(r == results[0] for r in results) and len(results[0]) == runs
     print(f"new / old: CPU {new / old:.2f}, wall {wnew / wold:.2f}; CPU saved per run "
           f"{(old - new) / runs:.1f} s; test/acc per config hash identical: "
-          f"{'yes' if same else 'NO'} ({len(results[0])} configs)")  # fmt: skip
+          f"{same_results(timings, runs)}")  # fmt: skip
 
 
 def main() -> None:

@@ -118,10 +118,14 @@ def report(timings: dict[str, list[Timing]], runs: int) -> None:
         base = base or rate
         print(f"{backend:<12}{wall:>9.1f}{cpu:>9.1f}{cpu / runs:>11.1f}{rate:>11.0f}"
               f"{rate / base:>7.2f}")  # fmt: skip
+    print(f"test/acc per config hash identical across every sweep: {same_results(timings, runs)}")
+
+
+def same_results(timings: dict[str, list[Timing]], runs: int) -> str:
+    """``yes (N configs)`` when every sweep gave every config hash the same test accuracy."""
     results = [t.accuracy for rounds in timings.values() for t in rounds]
     same = all(r == results[0] for r in results) and len(results[0]) == runs
-    print(f"test/acc per config hash identical across every sweep: {'yes' if same else 'NO'} "
-          f"({len(results[0])} configs)")  # fmt: skip
+    return f"{'yes' if same else 'NO'} ({len(results[0])} configs)"
 
 
 def main() -> None:

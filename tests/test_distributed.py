@@ -15,7 +15,16 @@ from mlflow.tracking import MlflowClient
 
 from actlab.distributed import OVERSUBSCRIBE_ENV, check_cpu_ranks, check_world_size
 from actlab.errors import ActlabError
-from tests.helpers import CONFIGS, REPO, free_port, process_group, run_actlab, tracking_uri
+from tests.helpers import (
+    CONFIGS,
+    REPO,
+    alive,
+    children,
+    free_port,
+    process_group,
+    run_actlab,
+    tracking_uri,
+)
 from tests.tracking.helpers import metric_steps
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
@@ -76,26 +85,6 @@ def test_a_launcher_world_size_that_disagrees_is_refused(
     )
 
 
-def actlab_children(pid: int) -> list[int]:
-    """Pids of the children of ``pid`` that run actlab."""
-    found = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        try:
-            if b"actlab" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(int(child))
-        except OSError:
-            continue
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def env_of(**extra: str) -> dict[str, str]:
     """The environment of a DDP fit here: this checkout, gloo on the loopback interface."""
     return {**os.environ, "PYTHONPATH": str(REPO), "GLOO_SOCKET_IFNAME": "lo", **extra}
@@ -117,7 +106,7 @@ def test_ddp_ranks_die_with_their_launcher(tmp_path: Path) -> None:
             assert fit.poll() is None, (tmp_path / "fit.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "training never started"
             time.sleep(0.2)
-        (rank1,) = actlab_children(fit.pid)
+        (rank1,) = children(fit.pid, "actlab")
         os.kill(fit.pid, signal.SIGKILL)
         fit.wait()
         deadline = time.monotonic() + 30

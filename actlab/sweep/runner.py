@@ -231,6 +231,7 @@ class LocalExecutor:
         self.tracking_uri = ""
         self._server: Any = None
         self._server_log = Path(os.devnull)
+        self._groups: set[int] = set()  # process groups of the subprocess runs going on
 
     def environment(self, slot: int) -> dict[str, str | None]:
         """What a run in worker ``slot`` changes in the environment: the store, its GPU."""
@@ -269,9 +270,22 @@ class LocalExecutor:
                     free_slots.append(slot)
             finished(job, outcome)
 
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
             for future in [pool.submit(work, job) for job in jobs]:
                 future.result()
+        except BaseException:  # Ctrl-C: end the runs now rather than wait for them
+            self._end_runs()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _end_runs(self) -> None:
+        """Kill every run still going (their process groups) and stop the fork server."""
+        for pid in list(self._groups):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        self.close()
 
     def _launch(self, job: Job, slot: int) -> Outcome:
         """Start one run in worker ``slot`` and wait for it (killed after :attr:`timeout`)."""
@@ -291,7 +305,14 @@ class LocalExecutor:
                 args, job.log, env, timeout=self.timeout, on_timeout=note_timeout
             )
         else:
-            code = run_subprocess(args, job.log, env, self.timeout, note_timeout)
+            pids: list[int] = []
+
+            def started(pid: int) -> None:
+                pids.append(pid)
+                self._groups.add(pid)
+
+            code = run_subprocess(args, job.log, env, self.timeout, note_timeout, on_start=started)
+            self._groups.difference_update(pids)
         error = timeout_message(self.timeout) if timed_out.is_set() else ""
         where = f"slot {slot}" + (f", GPU {env['CUDA_VISIBLE_DEVICES']}" if self.gpus else "")
         return Outcome(code, time.perf_counter() - start, error, where=where)
@@ -309,11 +330,13 @@ def run_subprocess(
     timeout: float | None = None,
     on_timeout: Callable[[], None] | None = None,
     cwd: Path | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> int:
     """``actlab ARGS`` as a subprocess in its own process group, dying with this process
     (:mod:`actlab.sweep.child`); output appended to ``log``; returns its exit status.
 
-    The whole process group is killed on time-out and when this call is interrupted.
+    The whole process group is killed on time-out and when this call is interrupted;
+    ``on_start`` gets its id (the run's pid) as soon as it exists.
     """
     full_env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
     for key, value in env.items():
@@ -331,6 +354,8 @@ def run_subprocess(
             cwd=cwd,
             start_new_session=True,
         )
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import CONFIGS, REPO, free_port, kill_group, run_actlab
+from tests.helpers import CONFIGS, REPO, alive, free_port, kill_group, run_actlab
 from tests.tracking.helpers import metric_steps
 from tests.tracking.test_server_outage import start_server, stop_server
 
@@ -80,10 +80,9 @@ def fits_alive(marker: str) -> list[int]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker in cmdline and "actlab.sweep.child" in cmdline and state != "Z":
+        if marker in cmdline and "actlab.sweep.child" in cmdline and alive(int(pid)):
             pids.append(int(pid))
     return pids
 

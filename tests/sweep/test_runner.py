@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from actlab.sweep.runner import (
     signal_error,
 )
 from actlab.sweep.spec import SweepSpec
-from tests.helpers import CONFIGS, REPO, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, REPO, alive, children, process_group, run_actlab, tracking_uri
 
 FAST = {
     "trainer.max_epochs": 1,
@@ -214,3 +215,31 @@ def test_forked_runs_are_isolated_name_their_death_and_match_subprocess_runs(
         return {k: [m.value for m in client.get_metric_history(run.info.run_id, k)] for k in keys}
 
     assert metrics("forked") == metrics("spawned")
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_run_behind(tmp_path: Path) -> None:
+    """SIGKILL the sweep's driver mid-run: the fork server sees its socket close and ends the
+    run's process group, then itself."""
+    slow = [{"class_path": "tests.tracking.helpers.SlowEpochs", "init_args": {"seconds": 1.0}}]
+    path = write_sweep(tmp_path, ["softmax"], [0])
+    sweep = yaml.safe_load(path.read_text())
+    sweep["fixed"].update({"trainer.max_epochs": 100, "trainer.callbacks": slow})
+    path.write_text(yaml.safe_dump(sweep))
+    mlruns = tmp_path / "mlruns"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "actlab", "sweep", str(path), "--no-progress"]
+    with process_group(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL) as driver:
+        deadline = time.monotonic() + 240
+        while not list(mlruns.glob("*/*/checkpoints/last.ckpt")):
+            assert driver.poll() is None and time.monotonic() < deadline, "no run started"
+            time.sleep(0.2)
+        (server,) = children(driver.pid, "actlab.sweep.forkserver")
+        (run,) = children(server)
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 30
+        while (alive(run) or alive(server)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(run) and not alive(server)
