@@ -13,6 +13,7 @@ from rich.console import Console
 
 import actlab
 from actlab.data import ActlabDataModule
+from actlab.distributed import guard_launch
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
@@ -277,6 +278,7 @@ class ActlabCLI(LightningCLI):
         The run is created here, in the launching process, so that ``ddp_spawn`` workers and
         the tests after fit all write to this one run.
         """
+        guard_launch(self.trainer)  # actlab.distributed: ranks vs launcher and cores
         config = self.config_init[self.subcommand]
         logger = self._logger()
         ckpt_path = config.get("ckpt_path")

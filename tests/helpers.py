@@ -107,3 +107,29 @@ def install_or_skip(script: Path, *args: str, timeout: float = 900) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return result.stdout.strip().splitlines()[-1]
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, finished but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def children(pid: int, marker: str = "") -> list[int]:
+    """Pids of the live children of ``pid`` whose command line contains ``marker``."""
+    try:
+        pids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = []
+    for child in pids:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and alive(int(child)):
+            found.append(int(child))
+    return found

@@ -11,7 +11,15 @@ import yaml
 from actlab.cli import extra_command
 from actlab.errors import ActlabError
 from actlab.sweep.report import FORMATS, build_table, load_records, plot_curves, render
-from actlab.sweep.runner import FAILED, FINISHED, SweepRunner, run_sweep
+from actlab.sweep.runner import (
+    FAILED,
+    FINISHED,
+    Executor,
+    LocalExecutor,
+    SweepRunner,
+    run_sweep,
+    safe_name,
+)
 from actlab.sweep.spec import ReportSpec, SweepSpec
 from actlab.tracking.mlflow import default_tracking_uri
 
@@ -32,6 +40,80 @@ def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
 
 def _where(items: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in parse_assignments(items, "--where").items()}
+
+
+#: Options of ``--backend ray`` only, with their defaults there.
+RAY_OPTIONS = {"address": None, "cpus_per_run": 1.0, "gpus_per_run": 0.0, "retries": 2}
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and its options (the local runner's fork server, the Ray backend's)."""
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: --workers runs at a time on this machine; ray: each run a task on a Ray "
+        "cluster (pip install 'actlab[ray]')",
+    )
+    parser.add_argument(
+        "--fork-server",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="local: fork each run from one process that imported torch, Lightning, MLflow "
+        "and timm once (default), or start each as a fresh subprocess",
+    )
+    ray = parser.add_argument_group("--backend ray")
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="the cluster: auto (the one started on this machine with `ray start`), HOST:PORT, "
+        "or unset ($RAY_ADDRESS, else a Ray instance started here)",
+    )
+    ray.add_argument("--cpus-per-run", type=float, default=None, help="CPUs per run (default 1)")
+    ray.add_argument(
+        "--gpus-per-run", type=float, default=None, help="GPUs per run; 0.5 shares one (default 0)"
+    )
+    ray.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="restarts of a run whose worker or node died, resumed from its last checkpoint "
+        "(default 2); a run that fails by itself is not retried",
+    )
+    ray.add_argument(
+        "--shared-dir",
+        type=Path,
+        default=None,
+        help="folder every node sees (NFS) for run configs, logs and checkpoints; needed on "
+        "more than one node (default: mlruns/sweeps/<experiment>)",
+    )
+
+
+def make_executor(args: argparse.Namespace) -> Executor:
+    """The executor ``--backend`` names, its options checked."""
+    given = [name for name in [*RAY_OPTIONS, "shared_dir"] if getattr(args, name) is not None]
+    if args.backend == "local":
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ActlabError(f"{flags}: options of --backend ray, not of the local runner")
+        gpus = None if args.gpus is None else [g for g in args.gpus.split(",") if g.strip()]
+        return LocalExecutor(args.workers, gpus, args.fork_server, args.timeout)
+    if args.workers != 1 or args.gpus is not None:
+        raise ActlabError(
+            "--workers and --gpus belong to the local runner; with --backend ray, Ray places "
+            "the runs by --cpus-per-run and --gpus-per-run"
+        )
+    options = {name: getattr(args, name) for name in RAY_OPTIONS}
+    options = {k: RAY_OPTIONS[k] if v is None else v for k, v in options.items()}
+    if options["retries"] < 0 or options["cpus_per_run"] < 0 or options["gpus_per_run"] < 0:
+        raise ActlabError("--retries, --cpus-per-run and --gpus-per-run must be >= 0")
+    try:
+        from actlab.sweep.ray_backend import RayExecutor
+    except ImportError:
+        raise ActlabError(
+            "--backend ray needs Ray: pip install 'actlab[ray]' (or pip install ray)"
+        ) from None
+    return RayExecutor(shared_dir=args.shared_dir, timeout=args.timeout, **options)
 
 
 @extra_command("sweep", "run a sweep file's grid of runs (resumable, parallel, failures recorded)")
@@ -62,21 +144,22 @@ def sweep(argv: list[str]) -> int:
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds one run may take")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     if args.workers < 1:
         raise ActlabError(f"--workers must be >= 1, got {args.workers}")
     spec = SweepSpec.load(args.file)
     overrides = parse_assignments(args.set, "--set")
-    gpus = None if args.gpus is None else [g for g in args.gpus.split(",") if g.strip()]
     runner = SweepRunner(
         spec,
         smoke=args.smoke,
         overrides=overrides,
-        workers=args.workers,
-        gpus=gpus,
         tracking_uri=args.tracking_uri,
-        timeout=args.timeout,
+        workdir=args.shared_dir / safe_name(spec.experiment_name(args.smoke))
+        if args.shared_dir
+        else None,
         progress=not args.no_progress,
+        executor=make_executor(args),
     )
     if args.dry_run:
         for run in runner.runs:

@@ -225,8 +225,7 @@ class SweepSpec:
     base: list[Path]
     seeds: list[int | None]
     seed_keys: list[str]
-    grids: list[list[Axis]]
-    parts: list[GridPart] = field(default_factory=list)
+    parts: list[GridPart]
     fixed: dict[str, Any] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
     report: ReportSpec = field(default_factory=ReportSpec)
@@ -268,7 +267,6 @@ class SweepSpec:
             msg = f"'grid' must map axis names to lists of values, or list such maps; got {grid!r}"
             raise _fail(path, msg)
         grid_parts = [_part(part, path) for part in parts]
-        grids = [part.axes for part in grid_parts]
         fixed = _mapping(raw.get("fixed"), path, "fixed")
         smoke = _mapping(raw.get("smoke"), path, "smoke")
         for key in smoke:
@@ -278,8 +276,8 @@ class SweepSpec:
         if "seeds" in smoke:
             _seeds(smoke["seeds"], path, "smoke.seeds")
         names: dict[str, list[str]] = {}
-        for axes in grids:
-            for axis in axes:
+        for part in grid_parts:
+            for axis in part.axes:
                 names.setdefault(axis.name, []).extend(axis.labels)
         for axis_name, labels in _mapping(smoke.get("only"), path, "smoke.only").items():
             if axis_name not in names:
@@ -299,7 +297,6 @@ class SweepSpec:
             base=base,
             seeds=seeds,
             seed_keys=seed_keys,
-            grids=grids,
             parts=grid_parts,
             fixed=fixed,
             smoke=smoke,
@@ -333,7 +330,7 @@ class SweepSpec:
             for name, labels in (self.smoke.get("only") or {}).items():
                 only[name] = [str(v) for v in (labels if isinstance(labels, list) else [labels])]
         runs: list[RunSpec] = []
-        for part in self.parts or [GridPart(axes) for axes in self.grids]:
+        for part in self.parts:
             base = self.base_config(part.base)
             for key, value in {**self.fixed, **part.fixed}.items():
                 set_key(base, key, value)
@@ -344,11 +341,16 @@ class SweepSpec:
         return runs
 
     @property
+    def grids(self) -> list[list[Axis]]:
+        """The axes of each grid part (read from :attr:`parts`, the one copy of the grid)."""
+        return [part.axes for part in self.parts]
+
+    @property
     def axes(self) -> list[Axis]:
         """Every axis of every grid part (the first axis of each name)."""
         seen: dict[str, Axis] = {}
-        for axes in self.grids:
-            for axis in axes:
+        for part in self.parts:
+            for axis in part.axes:
                 seen.setdefault(axis.name, axis)
         return list(seen.values())
 

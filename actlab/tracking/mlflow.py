@@ -93,7 +93,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         experiment_name: str = DEFAULT_EXPERIMENT,
         run_name: str | None = None,
         tracking_uri: str | None = None,
-        tags: dict[str, Any] | None = None,
+        tags: dict[str, str | int | float | bool] | None = None,
         artifact_location: str | None = None,
         run_id: str | None = None,
         log_model: Literal[True, False, "all"] = False,
@@ -106,7 +106,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
             experiment_name=experiment_name,
             run_name=run_name,
             tracking_uri=uri,
-            tags=dict(tags or {}),
+            tags={str(k): str(v) for k, v in (tags or {}).items()},  # a server takes strings only
             artifact_location=artifact_location or default_artifact_location(uri, experiment_name),
             run_id=run_id,
             log_model=log_model,

@@ -1,17 +1,31 @@
-"""``actlab sweep`` end to end on WDBC: runs, tags, resume after an interruption, failures."""
+"""``actlab sweep`` end to end on WDBC: runs, tags, resume after an interruption, failures;
+runs forked from the preloaded server: isolated, same results as subprocesses, deaths named."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from actlab.sweep.runner import FAILED, FINISHED, SKIPPED, SweepRunner, last_error_line, run_config
+from actlab.sweep.runner import (
+    FAILED,
+    FINISHED,
+    SKIPPED,
+    LocalExecutor,
+    SweepRunner,
+    last_error_line,
+    run_config,
+    signal_error,
+)
 from actlab.sweep.spec import SweepSpec
-from tests.helpers import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, REPO, alive, children, process_group, run_actlab, tracking_uri
 
 FAST = {
     "trainer.max_epochs": 1,
@@ -51,13 +65,55 @@ def test_run_config_sets_experiment_and_tags(tmp_path: Path) -> None:
     assert "logger" not in run.config["trainer"]  # the hash covers the config without tags
 
 
+def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None:
+    """jsonargparse reads a quoted '0123' in a dict as the number 123: a digits-only config
+    hash lost its leading zero and every seed tag reached a tracking server as an int, which
+    MLflow's REST store rejects (TypeError), failing every run of a sweep against a server."""
+    from dataclasses import replace
+
+    from actlab.cli import ActlabCLI
+
+    spec = SweepSpec.load(write_sweep(mlruns.parent, ["softmax"], [3]))
+    run = replace(spec.runs()[0], config_hash="0123456789012345")
+    config = mlruns.parent / "run.yaml"
+    config.write_text(yaml.safe_dump(run_config(run, "wdbc-sweep", "wdbc-sweep")))
+    cli = ActlabCLI(["--config", str(config)], run=False)
+    tags = cli.trainer.logger.tags
+    assert tags == run.tags("wdbc-sweep")
+    assert tags["config_hash"] == "0123456789012345" and tags["seed"] == "3"
+
+
 def test_gpus_round_robin_over_worker_slots(tmp_path: Path) -> None:
     spec = SweepSpec.load(write_sweep(tmp_path, ["softmax"], [0]))
     runner = SweepRunner(spec, workers=3, gpus=["0", "1"], tracking_uri="sqlite:///x.db")
-    assert [runner.environment(s)["CUDA_VISIBLE_DEVICES"] for s in range(3)] == ["0", "1", "0"]
-    assert runner.environment(0)["MLFLOW_TRACKING_URI"] == "sqlite:///x.db"
-    no_gpu = SweepRunner(spec, gpus=[], tracking_uri="sqlite:///x.db").environment(0)
-    assert no_gpu.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")
+    runner.executor.tracking_uri = runner.tracking_uri  # what open() sets
+    env = runner.executor.environment
+    assert [env(s)["CUDA_VISIBLE_DEVICES"] for s in range(3)] == ["0", "1", "0"]
+    assert env(0)["MLFLOW_TRACKING_URI"] == "sqlite:///x.db"
+    assert "CUDA_VISIBLE_DEVICES" not in LocalExecutor(gpus=[]).environment(0)  # left as it is
+
+
+def test_signal_deaths_are_named() -> None:
+    assert signal_error(-signal.SIGKILL) == "killed by SIGKILL, out of memory?"
+    assert signal_error(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert signal_error(128 + signal.SIGTERM) == "killed by SIGTERM (exit 143)"
+    assert signal_error(0) is None and signal_error(1) is None and signal_error(2) is None
+
+
+def test_the_sweep_driver_imports_neither_torch_nor_lightning_nor_timm(tmp_path: Path) -> None:
+    """Planning a sweep (runs, hashes, configs) and the run launchers stay light."""
+    code = (
+        "import sys; from actlab.sweep.runner import SweepRunner, run_config; "
+        "import actlab.sweep.forkserver, actlab.sweep.child, actlab.distributed; "
+        "from actlab.sweep.spec import SweepSpec; "
+        f"runner = SweepRunner(SweepSpec.load({str(write_sweep(tmp_path, ['softmax'], [0]))!r})); "
+        "run_config(runner.runs[0], runner.experiment, 'x'); "
+        "heavy = sorted({'torch', 'lightning', 'timm'} & set(sys.modules)); "
+        "assert not heavy, heavy"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_last_error_line() -> None:
@@ -102,3 +158,88 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(
     table = capsys.readouterr().out
     assert table.startswith("| head | wdbc |") and "| softmax |" in table and "| relu |" in table
     assert "bogus" not in table  # FAILED runs are not averaged
+
+
+def probe_sweep(folder: Path, experiment: str, probes: list[str]) -> Path:
+    """A sweep of quickstart runs that differ by one callback (tests/sweep/helpers.py)."""
+    values = [
+        {"label": name, "trainer.callbacks": [{"class_path": f"tests.sweep.helpers.{name}"}]}
+        for name in probes
+    ]
+    path = folder / f"{experiment}.yaml"
+    sweep = {"experiment": experiment, "base": str(CONFIGS / "quickstart.yaml"),
+             "grid": {"probe": values}, "fixed": {**FAST, "trainer.max_epochs": 2}}  # fmt: skip
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+@pytest.mark.slow
+def test_forked_runs_are_isolated_name_their_death_and_match_subprocess_runs(
+    mlruns: Path,
+) -> None:
+    """Three runs forked one after another from one preloaded server: the first changes its
+    process's environment and a module of actlab, the second checks it inherited nothing, the
+    third is SIGKILLed as by the OOM killer and is FAILED with that as its error. The second
+    run gives the same metrics, to the bit, as the same config run as a fresh subprocess."""
+    uri = tracking_uri(mlruns)
+    forked = SweepRunner(
+        SweepSpec.load(probe_sweep(mlruns.parent, "forked", ["Leak", "CheckClean", "KillSelf"])),
+        tracking_uri=uri,
+        progress=False,
+    )
+    results = forked.execute()
+    assert [r.status for r in results] == [FINISHED, FINISHED, FAILED], [r.error for r in results]
+    assert results[2].error == "killed by SIGKILL, out of memory?"
+    client = MlflowClient(uri)
+    (killed,) = client.search_runs(
+        [client.get_experiment_by_name("forked").experiment_id], "tags.`axis.probe` = 'KillSelf'"
+    )
+    assert killed.info.status == "FAILED"
+    assert killed.data.tags["sweep.error"] == "killed by SIGKILL, out of memory?"
+
+    spawned = SweepRunner(
+        SweepSpec.load(probe_sweep(mlruns.parent, "spawned", ["CheckClean"])),
+        tracking_uri=uri,
+        progress=False,
+        executor=LocalExecutor(fork_server=False),
+    )
+    (result,) = spawned.execute()
+    assert result.status == FINISHED and result.run.config_hash == results[1].run.config_hash
+
+    def metrics(experiment: str) -> dict[str, list[float]]:
+        exp = client.get_experiment_by_name(experiment)
+        (run,) = client.search_runs(
+            [exp.experiment_id], f"tags.config_hash = '{result.run.config_hash}'"
+        )
+        keys = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss")
+        return {k: [m.value for m in client.get_metric_history(run.info.run_id, k)] for k in keys}
+
+    assert metrics("forked") == metrics("spawned")
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_run_behind(tmp_path: Path) -> None:
+    """SIGKILL the sweep's driver mid-run: the fork server sees its socket close and ends the
+    run's process group, then itself."""
+    slow = [{"class_path": "tests.tracking.helpers.SlowEpochs", "init_args": {"seconds": 1.0}}]
+    path = write_sweep(tmp_path, ["softmax"], [0])
+    sweep = yaml.safe_load(path.read_text())
+    sweep["fixed"].update({"trainer.max_epochs": 100, "trainer.callbacks": slow})
+    path.write_text(yaml.safe_dump(sweep))
+    mlruns = tmp_path / "mlruns"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "actlab", "sweep", str(path), "--no-progress"]
+    with process_group(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL) as driver:
+        deadline = time.monotonic() + 240
+        while not list(mlruns.glob("*/*/checkpoints/last.ckpt")):
+            assert driver.poll() is None and time.monotonic() < deadline, "no run started"
+            time.sleep(0.2)
+        (server,) = children(driver.pid, "actlab.sweep.forkserver")
+        (run,) = children(server)
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 30
+        while (alive(run) or alive(server)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(run) and not alive(server)
