@@ -19,10 +19,11 @@ from typing import Any, Literal
 import torch
 from lightning import Callback, LightningModule, Trainer
 
+from actlab import compat
 from actlab.tracking import activation_params as ap
 from actlab.tracking.confusion import confusion_csv, confusion_image
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
-from actlab.tracking.mlflow import ActlabMLFlowLogger, is_epoch_metric
+from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger, is_epoch_metric
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,6 @@ CHECKPOINT_KEY = "actlab"
 def threshold_name(threshold: float) -> str:
     """``0.8`` -> ``0.80``: the suffix of the time-to-accuracy metrics."""
     return f"{threshold:.2f}"
-
-
-def actlab_logger(trainer: Trainer) -> ActlabMLFlowLogger | None:
-    """The trainer's :class:`ActlabMLFlowLogger`, if any."""
-    for logger in trainer.loggers:
-        if isinstance(logger, ActlabMLFlowLogger):
-            return logger
-    return None
 
 
 class TrackingCallback(Callback):
@@ -361,17 +354,9 @@ class TrackingCallback(Callback):
 
 
 def train_epoch_metrics(trainer: Trainer) -> dict[str, float]:
-    """The epoch-level metrics Lightning is about to log at the end of a training epoch.
-
-    Lightning logs them (``update_train_epoch_metrics``) only after every ``on_train_epoch_end``
-    hook, checkpoint callbacks included; outside that window this returns ``{}``.
-    """
-    connector = trainer._logger_connector
-    if not trainer.training or getattr(connector, "_first_loop_iter", True) is not None:
-        return {}
-    if trainer._results is None:
-        return {}
-    logged = connector.metrics["log"]
+    """The epoch-level metrics Lightning is about to log at the end of a training epoch
+    (``{}`` outside that window; see :func:`actlab.compat.unlogged_train_epoch_metrics`)."""
+    logged = compat.unlogged_train_epoch_metrics(trainer)
     return {k: float(v) for k, v in logged.items() if k != "epoch" and is_epoch_metric(k)}
 
 

@@ -12,19 +12,15 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from actlab.tracking.resilience import (
-    HTTP_DEFAULTS,
-    ResilientClient,
-    is_outage,
-    is_pending_run_id,
-    spool_dir,
-)
+from actlab import compat
+from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, spool_dir
 
 log = logging.getLogger(__name__)
 
 #: Folder of the local store (``mlruns/mlflow.db``), its artifacts and checkpoints.
 MLRUNS_DIR = "mlruns"
-#: Experiment runs land in unless a config names another.
+#: Experiment of a run that neither names one nor is described by the CLI (which names it
+#: after the config file or the dataset, see :mod:`actlab.tracking.naming`).
 DEFAULT_EXPERIMENT = "actlab"
 #: Param values longer than this are cut (MLflow's limit is 6000 characters).
 MAX_PARAM_LENGTH = 6000
@@ -59,6 +55,14 @@ def is_epoch_metric(key: str) -> bool:
     return not key.endswith("_step")
 
 
+def actlab_logger(trainer: Any) -> ActlabMLFlowLogger | None:
+    """The trainer's :class:`ActlabMLFlowLogger`, if it has one."""
+    for logger in getattr(trainer, "loggers", ()):
+        if isinstance(logger, ActlabMLFlowLogger):
+            return logger
+    return None
+
+
 class ActlabMLFlowLogger(MLFlowLogger):
     """Lightning's MLflow logger with actlab's defaults.
 
@@ -69,7 +73,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
     - Checkpoints go to ``mlruns/<experiment id>/<run id>/checkpoints`` for every backend.
     - Writes survive a tracking-server outage: they are spooled under ``mlruns/spool/`` and sent
       when the server answers again (each epoch end, at the end of the run, or ``actlab sync``);
-      for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds (see ``HTTP_DEFAULTS``).
+      for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds during actlab's own calls
+      (see :func:`~actlab.tracking.resilience.http_settings`).
     - When the server is unreachable as the run is created, training goes on with a local
       *pending* run id (``pending-<hex>``, :attr:`pending`): everything, the run's creation
       included, is spooled; the run is created on the server and the spool sent at the first
@@ -79,8 +84,10 @@ class ActlabMLFlowLogger(MLFlowLogger):
       value is recorded as the tag ``resumed_param_changed.<key>``).
 
     Args:
-        experiment_name: MLflow experiment of the run.
-        run_name: run name; when ``None`` the CLI names it ``<model>-<activation>-<dataset>``.
+        experiment_name: MLflow experiment of the run; when ``None`` the CLI names it after the
+            config file (``quickstart`` for ``configs/quickstart.yaml``) or else the dataset,
+            and a logger used without the CLI writes to ``actlab``.
+        run_name: run name; when ``None`` the CLI names it ``<backbone>-<activation>-<dataset>``.
         tracking_uri: store or server URI; ``None`` resolves as described above.
         tags: extra run tags.
         artifact_location: artifact root of a newly created experiment.
@@ -90,7 +97,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
 
     def __init__(
         self,
-        experiment_name: str = DEFAULT_EXPERIMENT,
+        experiment_name: str | None = None,
         run_name: str | None = None,
         tracking_uri: str | None = None,
         tags: dict[str, Any] | None = None,
@@ -99,9 +106,10 @@ class ActlabMLFlowLogger(MLFlowLogger):
         log_model: Literal[True, False, "all"] = False,
     ) -> None:
         uri = tracking_uri or default_tracking_uri()
-        if uri.startswith(("http://", "https://")):
-            for key, value in HTTP_DEFAULTS.items():
-                os.environ.setdefault(key, value)
+        #: whether the experiment is still to be named (by :meth:`describe`).
+        self._experiment_unnamed = experiment_name is None
+        experiment_name = experiment_name or DEFAULT_EXPERIMENT
+        self._explicit_artifact_location = artifact_location is not None
         super().__init__(
             experiment_name=experiment_name,
             run_name=run_name,
@@ -133,7 +141,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self._initialized = True
         else:
             try:
-                MLFlowLogger.experiment.fget(self)
+                compat.create_mlflow_run(self)
             except Exception as err:  # noqa: BLE001 - an unreachable server is not fatal
                 if not is_outage(err):
                     raise
@@ -153,13 +161,12 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return client
 
     def _start_pending_run(self) -> None:
-        from lightning.pytorch.loggers.mlflow import _get_resolve_tags
         from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
         tags = dict(self.tags or {})
         if self._run_name is not None:
             tags[MLFLOW_RUN_NAME] = self._run_name
-        tags = _get_resolve_tags()(tags)
+        tags = compat.resolve_run_tags(tags)
         self._run_id = self._mlflow_client.create_pending_run(
             self._experiment_name, self._artifact_location, tags
         )
@@ -186,11 +193,21 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return is_pending_run_id(self.run_id)
 
     @property
+    def run_name(self) -> str | None:
+        """The run's name (``None`` until the CLI or the config names it)."""
+        return self._run_name
+
+    @property
+    def experiment_name(self) -> str:
+        """The run's MLflow experiment."""
+        return self._experiment_name
+
+    @property
     def name(self) -> str:
         """Experiment id (``pending`` while the server is unreachable): the checkpoint folder."""
         return self.experiment_id or "pending"
 
-    def pending_writes(self) -> int:
+    def unsent_writes(self) -> int:
         """Writes still waiting in the spool after trying to send them now."""
         return self.flush()
 
@@ -238,9 +255,15 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self.experiment.log_image(self.run_id, image, key=key.replace("/", "_"), step=step)
 
     @rank_zero_only
-    def log_image_file(self, image: Any, artifact_file: str) -> None:
-        """Log an image as the artifact ``artifact_file`` (a ``.png`` path in the run)."""
-        self.experiment.log_image(self.run_id, image, artifact_file=artifact_file)
+    def log_dict(self, dictionary: Any, artifact_file: str) -> None:
+        """Log ``dictionary`` as the JSON or YAML artifact ``artifact_file``."""
+        self.experiment.log_dict(self.run_id, dictionary, artifact_file)
+
+    @rank_zero_only
+    def log_inputs(self, datasets: list[Any]) -> None:
+        """Record the run's datasets (``mlflow.entities.DatasetInput``): the UI's Dataset column."""
+        if datasets:
+            self.experiment.log_inputs(self.run_id, datasets)
 
     @rank_zero_only
     def log_text(self, text: str, artifact_file: str) -> None:
@@ -282,21 +305,31 @@ class ActlabMLFlowLogger(MLFlowLogger):
         """Local root for checkpoints: ``mlruns/`` whatever the tracking backend."""
         return str(mlruns_dir())
 
-    def describe(self, model: str, activation: str, dataset: str) -> None:
-        """Name and tag the run before it is created (no-op for a run that already exists)."""
+    def describe(
+        self, run_name: str, tags: Mapping[str, str], experiment: str | None = None
+    ) -> None:
+        """Name, tag and place the run before it is created (no-op once it exists).
+
+        ``run_name`` and ``experiment`` apply only where the config names none; ``tags`` set
+        in the config win over these.
+        """
         if self._initialized or self._run_id is not None:
             return
         if self._run_name is None:
-            self._run_name = f"{model}-{activation}-{dataset}"
-        self.tags = {"model": model, "activation": activation, "dataset": dataset, **self.tags}
+            self._run_name = run_name
+        if experiment and self._experiment_unnamed:
+            self._experiment_name = experiment
+            self._experiment_unnamed = False
+            if not self._explicit_artifact_location:
+                self._artifact_location = default_artifact_location(self._tracking_uri, experiment)
+        self.tags = {**{k: str(v) for k, v in tags.items()}, **(self.tags or {})}
 
     @rank_zero_only
     def log_hyperparams(self, params: Mapping[str, Any] | Any) -> None:
         """Log flat params, values cut to MLflow's limit (Lightning cuts them at 250)."""
-        from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
         from mlflow.entities import Param
 
-        flat = _flatten_dict(_convert_params(params))
+        flat = compat.flatten_params(params)
         values = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flat.items()}
         existing = self._existing_params()
         changed = {k: v for k, v in values.items() if k in existing and existing[k] != v}
@@ -356,8 +389,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         status = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}.get(
             status, status
         )
-        if self._checkpoint_callback:
-            self._scan_and_log_checkpoints(self._checkpoint_callback)
+        compat.log_checkpoints(self)
         self.flush()
         self.experiment.set_terminated(self.run_id, status)
         left = self.flush()

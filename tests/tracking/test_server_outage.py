@@ -89,7 +89,7 @@ def test_server_down_at_start_and_mid_run_the_fit_sends_everything_itself(tmp_pa
         (marks / "go-1").touch()  # epoch 1's flush creates the run and sends the spool
         wait_for(marks / "reached-2", fit)
         client = MlflowClient(uri)
-        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
         run_id = run.info.run_id
         assert metric_steps(client, run_id, "val/acc") == [0, 1, 2]  # validated before the pause
         stop_server(server)
@@ -154,7 +154,7 @@ def test_server_down_at_run_creation_trains_and_sync_creates_the_run(tmp_path: P
         assert f"run {spool.stem} (created as run " in sync.stdout
         assert not spool.exists()
         client = MlflowClient(uri)
-        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
         run_id = run.info.run_id
         assert run.info.run_name == "mlp-relu-wdbc"
         assert run.data.tags["dataset"] == "wdbc"

@@ -21,7 +21,7 @@ LAYERS = ("backbone.features.2", "backbone.features.4")  # the two swapped activ
 
 def only_run(uri: str):
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert len(runs) == 1
     return client, runs[0]
 
