@@ -114,7 +114,7 @@ def test_server_down_at_start_and_mid_run_the_fit_sends_everything_itself(tmp_pa
             assert metric_steps(client, run_id, key) == list(range(5)), key
         assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
         paths = {a.path for a in client.list_artifacts(run_id, "confusion")}
-        assert {f"confusion/val_epoch{e:03d}.csv" for e in range(5)} <= paths
+        assert "confusion/val_epoch004.csv" in paths  # every 5 epochs and the last
         assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
         assert len(client.search_runs([run.info.experiment_id])) == 1
         assert json.loads((mlruns / "spool" / "run_ids.json").read_text()) == {spool.stem: run_id}
