@@ -362,15 +362,14 @@ def print_run(console: Console, logger: ActlabMLFlowLogger) -> None:
             "when the server is back, run [bold]actlab sync[/bold] to create the run and send it"
         )
         return
-    console.print(f"[bold]MLflow run[/bold] {logger.run_id}  ({name}) in {uri}")
+    console.print(f"[bold]MLflow run[/bold] {logger.run_id}  ({name}) in {uri}", soft_wrap=True)
     if left:
         console.print(
             f"[bold yellow]{left} writes[/bold yellow] could not reach {uri} and are kept in "
             f"{spool_dir()}: send them with [bold]actlab sync[/bold] when the server is back"
         )
     url = links.run_url(links.ui_url(uri), logger.experiment_id, logger.run_id)
-    hint = "  (start the UI with [bold]actlab ui[/bold])" if links.is_local(uri) else ""
-    console.print(f"[bold]open the run[/bold] {url}{hint}", soft_wrap=True)
+    console.print(f"[bold]open the run[/bold] {url}{links.ui_hint(uri)}", soft_wrap=True)
 
 
 def _best_validation(trainer: Any, tracking: TrackingCallback | None) -> tuple[float, int] | None:

@@ -10,6 +10,7 @@ tracking server serves its own UI at its URI. Pure functions: no MLflow import.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 #: Where ``actlab ui`` serves a local store by default.
@@ -53,3 +54,15 @@ def run_url(ui: str, experiment_id: str, run_id: str) -> str:
 def is_local(tracking_uri: str) -> bool:
     """Whether the store is read through ``actlab ui`` (not a tracking server)."""
     return not tracking_uri.startswith(("http://", "https://"))
+
+
+def experiment_link(client: Any, tracking_uri: str, experiment: str) -> str | None:
+    """The runs-table link of the experiment named ``experiment`` (``None`` if it does not exist),
+    looked up through ``client`` (an ``MlflowClient`` of ``tracking_uri``)."""
+    found = client.get_experiment_by_name(experiment)
+    return None if found is None else experiment_url(ui_url(tracking_uri), found.experiment_id)
+
+
+def ui_hint(tracking_uri: str) -> str:
+    """What to do before a link of a local store opens: start ``actlab ui``."""
+    return "  (start the UI with `actlab ui`)" if is_local(tracking_uri) else ""

@@ -13,6 +13,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from actlab import compat
+from actlab.tracking.naming import DESCRIPTION_TAG
 from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, spool_dir
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
         artifact_location: artifact root of a newly created experiment.
         run_id: attach to this existing run instead of creating one.
         log_model: upload checkpoints as artifacts (see Lightning's ``MLFlowLogger``).
+        description: the run's description (markdown, the run page's "Description"); when
+            ``None`` the CLI takes the config file's header comment.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         artifact_location: str | None = None,
         run_id: str | None = None,
         log_model: Literal[True, False, "all"] = False,
+        description: str | None = None,
     ) -> None:
         uri = tracking_uri or default_tracking_uri()
         #: whether the experiment is still to be named (by :meth:`describe`).
@@ -119,6 +123,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
             run_id=run_id,
             log_model=log_model,
         )
+        if description:
+            self.tags = {**self.tags, DESCRIPTION_TAG: description}
         self._mlflow_client = ResilientClient(self._mlflow_client, uri)
         self._resumed = run_id is not None
         self._logged_steps: dict[str, set[int]] = {}
@@ -306,12 +312,16 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return str(mlruns_dir())
 
     def describe(
-        self, run_name: str, tags: Mapping[str, str], experiment: str | None = None
+        self,
+        run_name: str,
+        tags: Mapping[str, str],
+        experiment: str | None = None,
+        description: str | None = None,
     ) -> None:
-        """Name, tag and place the run before it is created (no-op once it exists).
+        """Name, tag, describe and place the run before it is created (no-op once it exists).
 
-        ``run_name`` and ``experiment`` apply only where the config names none; ``tags`` set
-        in the config win over these.
+        ``run_name``, ``experiment`` and ``description`` apply only where the config gives
+        none; ``tags`` set in the config win over these.
         """
         if self._initialized or self._run_id is not None:
             return
@@ -322,6 +332,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self._experiment_unnamed = False
             if not self._explicit_artifact_location:
                 self._artifact_location = default_artifact_location(self._tracking_uri, experiment)
+        if description:
+            tags = {**tags, DESCRIPTION_TAG: description}
         self.tags = {**{k: str(v) for k, v in tags.items()}, **(self.tags or {})}
 
     @rank_zero_only

@@ -6,7 +6,8 @@
   runs from their axis labels and seed, :attr:`actlab.sweep.spec.RunSpec.name`).
 - Tags: ``backbone``, ``activation``, ``head``, ``dataset`` and ``seed``; tags set in the config
   (a sweep's ``axis.<name>``, ``config_hash``, ``seed``) win.
-- Description (MLflow's ``mlflow.note.content``): the header comment of the config file.
+- Description (MLflow's ``mlflow.note.content``): the header comment of the config file (a
+  sweep's runs: of their base config, else of the sweep file).
 - Dataset inputs: one per split (``train``, ``val``, ``test``) under the dataset's name, with
   the split's size as its profile, so the UI's Dataset column and filter work.
 """
@@ -86,14 +87,11 @@ def describe_run(logger: Any, model: Any, datamodule: Any, config: Any) -> None:
     head = hparams.get("head")
     dataset = str(getattr(datamodule, "name", type(datamodule).__name__))
     files = [str(f) for f in (config.get("config") or [])] if hasattr(config, "get") else []
-    tags = run_tags(backbone, activation, head, dataset, run_seed(config, datamodule))
-    description = description_from(files)
-    if description:
-        tags[DESCRIPTION_TAG] = description
     logger.describe(
         run_name=f"{backbone}-{activation}-{dataset}",
-        tags=tags,
+        tags=run_tags(backbone, activation, head, dataset, run_seed(config, datamodule)),
         experiment=experiment_from(files, dataset),
+        description=description_from(files),
     )
 
 
