@@ -1,7 +1,8 @@
 """What a researcher sees: the links actlab prints, opened in headless Chromium against a real
 ``actlab ui``, and the ``actlab report --html`` page.
 
-A two-run sweep (relu vs cpaf_relu on WDBC, one epoch each) is run with ``actlab sweep``; the
+A two-run sweep (relu vs cpaf_relu on WDBC, one epoch each; its runs trained in-process with the
+configs the sweep runner writes), then ``actlab sweep`` and ``actlab report --html``: the
 links printed by the sweep, by each run's fit summary and by ``actlab report`` must open the
 machine-learning view (the runs table, the run's page) and show the runs by their names, their
 dataset and their description. Chromium comes from ``scripts/install-chromium.sh`` (the
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from actlab.sweep.runner import run_config
+from actlab.sweep.spec import SweepSpec
 from tests.helpers import REPO, free_port, process_group, run_actlab, tracking_uri
 
 #: Flags Chromium needs on this closed network (without the background-networking ones the
@@ -107,14 +110,22 @@ def test_printed_links_open_the_runs_and_the_html_report_shows_them(
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ui = [os.fspath(Path(os.sys.executable)), "-m", "actlab", "ui", "--port", str(port)]
     with process_group(ui, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as server:
-        # The UI starts while the sweep runs.
-        assert run_actlab(["sweep", str(sweep), "--workers", "2", "--no-progress"]) == 0
+        # The UI starts while the runs train: in-process, each with the config file the sweep
+        # runner gives its subprocess; `actlab sweep` then finds both FINISHED.
+        spec = SweepSpec.load(sweep)
+        run_links = []
+        for run in spec.runs():
+            config = tmp_path / f"{run.config_hash}.yaml"
+            content = run_config(run, spec.experiment_name(), spec.experiment)
+            config.write_text(yaml.safe_dump(content, sort_keys=False))
+            assert run_actlab(["fit", "--config", str(config)]) == 0
+            run_links += LINK.findall(capsys.readouterr().out)  # the fit summary's link
+        assert len(run_links) == 2 and all("/runs/" in link for link in run_links)
+        assert run_actlab(["sweep", str(sweep), "--no-progress"]) == 0
         out = capsys.readouterr().out
+        assert "0 finished, 0 failed, 2 skipped" in out
         (sweep_link,) = re.findall(r"open the runs: " + LINK.pattern, out)
         assert sweep_link.endswith("?workflowType=machine_learning")
-        logs = sorted((mlruns / "sweeps" / "browser-wdbc").glob("*.log"))
-        run_links = [LINK.findall(log.read_text())[0] for log in logs]  # the fit summaries
-        assert all("/runs/" in link for link in run_links) and len(run_links) == 2
 
         html = tmp_path / "report.html"
         assert run_actlab(["report", str(sweep), "--html", str(html)]) == 0
