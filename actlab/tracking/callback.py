@@ -182,6 +182,9 @@ class TrackingCallback(Callback):
         self._log_restored_train_metrics(trainer)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = actlab_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            logger.flush()  # the previous epoch's train metrics, logged by Lightning after its end
         self._epoch_start = self._last_train_batch = time.perf_counter()
         self._samples = 0
         self._overhead = 0.0

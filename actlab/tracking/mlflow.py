@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,8 @@ MLRUNS_DIR = "mlruns"
 DEFAULT_EXPERIMENT = "actlab"
 #: Param values longer than this are cut (MLflow's limit is 6000 characters).
 MAX_PARAM_LENGTH = 6000
+#: Metrics in one ``log_batch`` at most (MLflow's limit).
+MAX_BATCH_METRICS = 1000
 
 
 def mlruns_dir() -> Path:
@@ -70,7 +73,9 @@ class ActlabMLFlowLogger(MLFlowLogger):
     - The tracking URI is resolved when the logger is built (``MLFLOW_TRACKING_URI`` wins, else
       SQLite at ``mlruns/mlflow.db``); there is no file-store fallback.
     - Per-epoch metrics are logged with ``step = epoch`` so MLflow's charts line runs up by
-      epoch; per-step metrics (``*_step``) keep the global step.
+      epoch; per-step metrics (``*_step``) keep the global step. Metrics are queued and written
+      in one ``log_batch`` at each :meth:`flush` (the tracking callback flushes at the start and
+      the end of every training epoch, after each test and when the run ends).
     - Checkpoints go to ``mlruns/<experiment id>/<run id>/checkpoints`` for every backend.
     - Writes survive a tracking-server outage: they are spooled under ``mlruns/spool/`` and sent
       when the server answers again (each epoch end, at the end of the run, or ``actlab sync``);
@@ -131,6 +136,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
         #: metric steps waiting in the spool when the resumed run first looked (read once).
         self._spooled_steps: dict[str, set[int]] | None = None
         self._pending_id: str | None = run_id if is_pending_run_id(run_id) else None
+        #: metrics logged since the last flush: one ``log_batch`` per flush, not one per call.
+        self._metric_queue: list[Any] = []
 
     @property
     @rank_zero_experiment
@@ -252,8 +259,13 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return self._resumed
 
     def flush(self) -> int:
-        """Send writes spooled during a server outage; returns how many are still pending."""
-        return self._mlflow_client.flush() if rank_zero_only.rank == 0 else 0
+        """Write the queued metrics, then send what a server outage left in the spool; returns
+        how many writes are still unsent (rank 0; 0 elsewhere)."""
+        if rank_zero_only.rank != 0:
+            return 0
+        if self._metric_queue:
+            self.send_metrics()
+        return self._mlflow_client.flush()
 
     @rank_zero_only
     def log_image(self, image: Any, key: str, step: int) -> None:
@@ -368,13 +380,29 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self._log_new(per_epoch, int(epoch) if epoch is not None else step)
 
     def _log_new(self, metrics: dict[str, float], step: int | None) -> None:
-        """Log ``metrics`` at ``step``, skipping keys a resumed run already has at that step."""
+        """Queue ``metrics`` at ``step``, skipping keys a resumed run already has at that step."""
+        from mlflow.entities import Metric
+
         if self._resumed:
             metrics = {k: v for k, v in metrics.items() if (step or 0) not in self._steps_of(k)}
             for key in metrics:
                 self._logged_steps[key].add(step or 0)
-        if metrics:
-            super().log_metrics(metrics, step)
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if isinstance(value, str):
+                log.warning("discarding metric %s with the string value %r", key, value)
+                continue
+            self._metric_queue.append(Metric(key, float(value), now, step or 0))
+        if len(self._metric_queue) >= MAX_BATCH_METRICS:
+            self.send_metrics()
+
+    def send_metrics(self) -> None:
+        """Write the queued metrics, as few ``log_batch`` calls as MLflow allows."""
+        queued, self._metric_queue = self._metric_queue, []
+        for start in range(0, len(queued), MAX_BATCH_METRICS):
+            self.experiment.log_batch(
+                run_id=self.run_id, metrics=queued[start : start + MAX_BATCH_METRICS]
+            )
 
     def _steps_of(self, key: str) -> set[int]:
         """Steps at which the run has ``key``: on the server and waiting in the spool."""
