@@ -19,9 +19,11 @@ What is used, and why:
   its run itself when the server is down, and reuses Lightning's run creation otherwise.
 - ``lightning.fabric.utilities.logger._convert_params``/``_flatten_dict``: params as flat keys.
 
-Elsewhere (other modules, to move here): ``LightningCLI._instantiate_trainer`` (``actlab/cli.py``
-adds the rich progress bar), ``_LoggerConnector.update_train_epoch_metrics`` (replaced by the
-test helper ``tests/tracking/helpers.py::KillAtEpochEnd``).
+- ``_LoggerConnector.update_train_epoch_metrics``: the test helper ``KillAtEpochEnd`` kills a fit
+  right where Lightning would log the epoch's train metrics (:func:`before_train_epoch_logging`).
+
+Elsewhere (another lane's module, to move here): ``LightningCLI._instantiate_trainer``
+(``actlab/cli.py`` adds the rich progress bar).
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ def unlogged_train_epoch_metrics(trainer: Any) -> dict[str, Any]:
     if trainer._results is None:
         return {}
     return dict(connector.metrics["log"])
+
+
+def before_train_epoch_logging(trainer: Any, fn: Any) -> None:
+    """Call ``fn()`` instead of Lightning's logging of this epoch's train metrics (tests)."""
+    connector = trainer._logger_connector
+    require(connector, "update_train_epoch_metrics")
+    connector.update_train_epoch_metrics = fn
 
 
 # -- ModelCheckpoint -------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_several_configs_last_wins(mlruns: Path, tmp_path: Path) -> None:
         "false",
     ]
     assert run_actlab(args) == 0
-    client, run = only_run(tracking_uri(mlruns))
+    client, run = only_run(tracking_uri(mlruns), "override")  # named after the last config
     assert run.data.params["trainer.max_epochs"] == "2"
     assert run.data.params["model.head"] == "relu"
 

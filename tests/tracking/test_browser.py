@@ -87,7 +87,7 @@ def write_sweep(folder: Path) -> Path:
     base.write_text(f"# {HEADER}\n" + yaml.safe_dump(quickstart, sort_keys=False))
     sweep = folder / "sweep.yaml"
     spec = {
-        "experiment": "browser-wdbc",
+        "experiment": "browser-test",  # no "wdbc": that must come from the Dataset column
         "base": base.name,
         "seeds": [0],
         "grid": {"model.init_args.activation": ["relu", "cpaf_relu(k=2)"]},
