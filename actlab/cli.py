@@ -18,7 +18,7 @@ from actlab.errors import ActlabError, unknown_name_message
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.config import MLflowSaveConfigCallback
-from actlab.tracking.mlflow import ActlabMLFlowLogger
+from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger
 from actlab.tracking.resume import ResumableCheckpoint, resolve_checkpoint, run_id_of_checkpoint
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -257,20 +257,15 @@ class ActlabCLI(LightningCLI):
         )
 
     def _describe_run(self) -> None:
-        """Give the MLflow run its readable name and tags before it is created."""
-        model, data = self.model, self.datamodule
-        backbone = getattr(model, "hparams", {}).get("backbone", type(model).__name__)
-        activation = getattr(model, "activation_name", "native")
-        dataset = getattr(data, "name", type(data).__name__)
-        for logger in self.trainer.loggers:
-            if isinstance(logger, ActlabMLFlowLogger):
-                logger.describe(model=str(backbone), activation=str(activation), dataset=dataset)
+        """Give the MLflow run its experiment, name, tags and description before it is created."""
+        from actlab.tracking.naming import describe_run
+
+        logger = actlab_logger(self.trainer)
+        if logger is not None:
+            describe_run(logger, self.model, self.datamodule, self.config[self.subcommand])
 
     def _logger(self) -> ActlabMLFlowLogger | None:
-        for logger in self.trainer.loggers:
-            if isinstance(logger, ActlabMLFlowLogger):
-                return logger
-        return None
+        return actlab_logger(self.trainer)
 
     def before_fit(self) -> None:
         """Resume the checkpoint's MLflow run when one is given, then create the run.
@@ -347,17 +342,18 @@ def print_summary(
     best_acc = (best_metrics or {}).get("test_best/acc")
     if best_acc is not None:
         console.print(f"[bold]test accuracy of the best checkpoint[/bold] {best_acc:.4f}")
-    for logger in trainer.loggers:
-        if isinstance(logger, ActlabMLFlowLogger):
-            print_run(console, logger)
+    logger = actlab_logger(trainer)
+    if logger is not None:
+        print_run(console, logger)
 
 
 def print_run(console: Console, logger: ActlabMLFlowLogger) -> None:
     """Where the run is: its id and store, or what is still waiting for the tracking server."""
+    from actlab.tracking import links
     from actlab.tracking.resilience import spool_dir
 
-    left = logger.pending_writes()
-    name, uri = logger._run_name, logger.tracking_uri
+    left = logger.unsent_writes()
+    name, uri = logger.run_name, logger.tracking_uri
     if logger.pending:
         console.print(
             f"[bold yellow]MLflow run PENDING[/bold yellow] {logger.run_id}  ({name}): "
@@ -368,28 +364,28 @@ def print_run(console: Console, logger: ActlabMLFlowLogger) -> None:
             "when the server is back, run [bold]actlab sync[/bold] to create the run and send it"
         )
         return
-    console.print(f"[bold]MLflow run[/bold] {logger.run_id}  ({name}) in {uri}")
+    console.print(f"[bold]MLflow run[/bold] {logger.run_id}  ({name}) in {uri}", soft_wrap=True)
     if left:
         console.print(
             f"[bold yellow]{left} writes[/bold yellow] could not reach {uri} and are kept in "
             f"{spool_dir()}: send them with [bold]actlab sync[/bold] when the server is back"
         )
-    elif not uri.startswith("http"):
-        console.print("open the UI with [bold]actlab ui[/bold]  ->  http://127.0.0.1:5000")
+    url = links.run_url(links.ui_url(uri), logger.experiment_id, logger.run_id)
+    console.print(f"[bold]open the run[/bold] {url}{links.ui_hint(uri)}", soft_wrap=True)
 
 
 def _best_validation(trainer: Any, tracking: TrackingCallback | None) -> tuple[float, int] | None:
     """Best ``val/acc`` and its epoch: from the callback, or the run (``ddp_spawn`` workers)."""
     if tracking is not None and tracking.best_acc is not None and tracking.best_epoch is not None:
         return tracking.best_acc, tracking.best_epoch
-    for logger in trainer.loggers:
-        if isinstance(logger, ActlabMLFlowLogger):
-            try:
-                metrics = logger.experiment.get_run(logger.run_id).data.metrics
-            except Exception:  # noqa: BLE001 - a summary line is not worth failing for
-                return None
-            if "val/best_acc" in metrics and "val/best_epoch" in metrics:
-                return metrics["val/best_acc"], int(metrics["val/best_epoch"])
+    logger = actlab_logger(trainer)
+    if logger is not None:
+        try:
+            metrics = logger.experiment.get_run(logger.run_id).data.metrics
+        except Exception:  # noqa: BLE001 - a summary line is not worth failing for
+            return None
+        if "val/best_acc" in metrics and "val/best_epoch" in metrics:
+            return metrics["val/best_acc"], int(metrics["val/best_epoch"])
     return None
 
 

@@ -8,6 +8,7 @@ import sys
 
 import actlab.sweep.commands  # noqa: F401  (registers sweep and report)
 from actlab.cli import extra_command
+from actlab.tracking import links
 from actlab.tracking.mlflow import default_tracking_uri, mlruns_dir
 
 
@@ -35,11 +36,31 @@ def ui(argv: list[str]) -> int:
         return 0
     cmd = ui_command_line(args.host, args.port, uri)
     print(f"MLflow UI for {uri} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    print_experiment_links(uri, links.local_ui_url(args.host, args.port))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # MLflow's GenAI job runner starts a pool of worker processes the UI does not need.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     sys.stdout.flush()
     os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly
+
+
+#: Experiments ``actlab ui`` lists links to (the most recently updated first).
+UI_LINKS = 10
+
+
+def print_experiment_links(tracking_uri: str, ui: str, most: int = UI_LINKS) -> None:
+    """The runs-table link (machine-learning view) of each of the newest experiments."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        experiments = MlflowClient(tracking_uri).search_experiments(
+            max_results=most, order_by=["last_update_time DESC"]
+        )
+    except Exception as err:  # noqa: BLE001 - the UI still starts; it shows the error itself
+        print(f"(cannot list the experiments of {tracking_uri}: {err})")
+        return
+    for experiment in experiments[:most]:
+        print(f"  {experiment.name}: {links.experiment_url(ui, experiment.experiment_id)}")
 
 
 @extra_command(

@@ -25,7 +25,7 @@ ONE_EPOCH = ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "1",
              "--trainer.enable_progress_bar", "false"]  # fmt: skip
 
 
-def only_run(uri: str, experiment: str = "actlab"):
+def only_run(uri: str, experiment: str = "quickstart"):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"experiment {experiment!r} missing in {uri}"
@@ -41,7 +41,7 @@ def test_fit_wdbc_logs_run_metrics_params_tags_and_config(mlruns: Path) -> None:
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "mlp-relu-wdbc"
     tags = run.data.tags
-    assert (tags["model"], tags["activation"], tags["dataset"]) == ("mlp", "relu", "wdbc")
+    assert (tags["backbone"], tags["activation"], tags["dataset"]) == ("mlp", "relu", "wdbc")
     params = run.data.params
     assert params["model.backbone"] == "mlp"
     assert params["data.batch_size"] == "32"
@@ -116,7 +116,7 @@ def test_several_configs_last_wins(mlruns: Path, tmp_path: Path) -> None:
         "false",
     ]
     assert run_actlab(args) == 0
-    client, run = only_run(tracking_uri(mlruns))
+    client, run = only_run(tracking_uri(mlruns), "override")  # named after the last config
     assert run.data.params["trainer.max_epochs"] == "2"
     assert run.data.params["model.head"] == "relu"
 
@@ -237,7 +237,7 @@ def test_ui_serves_the_store_on_localhost(mlruns: Path) -> None:
                     )
                 time.sleep(0.5)
         client = MlflowClient(f"http://127.0.0.1:{port}")
-        exp = client.get_experiment_by_name("actlab")
+        exp = client.get_experiment_by_name("quickstart")
         assert len(client.search_runs([exp.experiment_id])) == 1
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

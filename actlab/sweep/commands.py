@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,14 @@ import yaml
 
 from actlab.cli import extra_command
 from actlab.errors import ActlabError
-from actlab.sweep.report import FORMATS, build_table, load_records, plot_curves, render
+from actlab.sweep.report import (
+    FORMATS,
+    build_table,
+    html_report,
+    load_records,
+    plot_curves,
+    render,
+)
 from actlab.sweep.runner import (
     FAILED,
     FINISHED,
@@ -176,7 +184,19 @@ def sweep(argv: list[str]) -> int:
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")
+    _print_experiment_link(runner.tracking_uri, runner.experiment)
     return min(len(failed), MAX_EXIT)
+
+
+def _print_experiment_link(tracking_uri: str, experiment: str, file: Any = None) -> None:
+    """``open the runs: <link>`` to the experiment's runs table in MLflow's UI."""
+    from mlflow.tracking import MlflowClient
+
+    from actlab.tracking import links
+
+    url = links.experiment_link(MlflowClient(tracking_uri), tracking_uri, experiment)
+    if url is not None:
+        print(f"open the runs: {url}{links.ui_hint(tracking_uri)}", file=file)
 
 
 @extra_command("report", "table a metric over an experiment or sweep (mean ± std, paper numbers)")
@@ -199,7 +219,7 @@ def report(argv: list[str]) -> int:
     parser.add_argument(
         "--columns",
         default=None,
-        help="column fields, comma-separated (default: sweep's, else model,dataset)",
+        help="column fields, comma-separated (default: sweep's, else backbone,dataset)",
     )
     parser.add_argument(
         "--metric", default=None, help="metric in the cells (default: sweep's, else test/acc)"
@@ -234,6 +254,14 @@ def report(argv: list[str]) -> int:
         help="also plot curves per row value of the --where cell",
     )
     parser.add_argument("--curve-metric", default="val/acc")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="HTML",
+        help="also write one page: the table, and per row value the curves of --curve-metric "
+        "and the learned activation shapes",
+    )
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args(argv)
 
@@ -282,4 +310,12 @@ def report(argv: list[str]) -> int:
     if args.curves:
         plot_curves(uri, records, rows[0], args.curve_metric, args.curves, where, experiment)
         print(f"wrote {args.curves}")
+    if args.html:
+        page = html_report(table, uri, records, rows[0], args.curve_metric, where, experiment)
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(page)
+        print(f"wrote {args.html}")
+    # a machine-readable table on stdout stays clean: the link goes to stderr there
+    plain = args.format == "rich" or args.output is not None
+    _print_experiment_link(uri, experiment, None if plain else sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """Tables of a metric over an experiment's runs (mean ± std over seeds and folds) and curve plots.
 
 Rows and columns are *fields* of a run, looked up in this order: the sweep tag ``axis.<name>``,
-the tag ``<name>`` (``model``, ``activation``, ``dataset``), the param ``<name>``. Runs that agree
+the tag ``<name>`` (``backbone``, ``activation``, ``head``, ``dataset``, ``seed``), the param
+``<name>``. Runs that agree
 on every row and column field form a cell; whatever else differs among them (seeds, folds) is
 averaged. The best cell of each column is marked; with reference numbers each cell also shows the
 paper's value and the difference ours − paper.
@@ -82,6 +83,8 @@ class Table:
     digits: int = 2
     title: str = ""
     notes: list[str] = field(default_factory=list)
+    row_fields: tuple[str, ...] = ()
+    column_fields: tuple[str, ...] = ()
 
     def cell(self, row: str, column: str) -> Cell | None:
         return self.cells.get((row, column))
@@ -128,9 +131,8 @@ def build_table(
         if where and any(record.field(k) != v for k, v in where.items()):
             continue
         # a field a run lacks is left out of its label (grid parts may have different axes)
-        row_values = [v for v in (record.field(r) for r in rows) if v is not None]
-        col_values = [v for v in (record.field(c) for c in columns) if v is not None]
-        if not row_values or not col_values:
+        row, col = _label(record, rows), _label(record, columns)
+        if not row or not col:
             missing_field += 1
             continue
         if metric not in record.metrics:
@@ -138,8 +140,6 @@ def build_table(
             continue
         value = record.metrics[metric]
         value = scale * ((1.0 - value) if error else value)
-        row = LABEL_JOIN.join(row_values)  # type: ignore[arg-type]
-        col = LABEL_JOIN.join(col_values)  # type: ignore[arg-type]
         row_order.setdefault(row)
         col_order.setdefault(col)
         grouped.setdefault((row, col), []).append(value)
@@ -168,6 +168,8 @@ def build_table(
         digits=digits,
         title=title,
         notes=notes,
+        row_fields=tuple(rows),
+        column_fields=tuple(columns),
     )
 
 
@@ -334,27 +336,15 @@ def render(table: Table, fmt: str) -> str:
     raise ActlabError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
-def plot_curves(
-    tracking_uri: str,
+def mean_curves(
+    client: Any,
     records: Iterable[RunRecord],
     by: str,
     metric: str,
-    output: Path,
     where: dict[str, str] | None = None,
-    title: str = "",
-) -> dict[str, list[tuple[int, float]]]:
-    """Plot ``metric`` per epoch, one line per value of field ``by`` (mean over its runs).
-
-    ``where`` picks the cell (e.g. ``{"model": "cifar_vgg16", "dataset": "cifar10"}``); the band
-    shows min–max over seeds/folds. Returns the plotted mean curves ``{label: [(step, value)]}``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
+) -> dict[str, tuple[int, list[tuple[int, float, float, float]]]]:
+    """``metric`` per epoch of the FINISHED runs matching ``where``, grouped by field ``by``:
+    ``{label: (runs, [(step, mean, min, max), ...])}`` (min and max over the group's runs)."""
     groups: dict[str, list[dict[int, float]]] = {}
     for record in records:
         if record.status != "FINISHED":
@@ -367,29 +357,204 @@ def plot_curves(
         history = client.get_metric_history(record.run_id, metric)
         if history:
             groups.setdefault(label, []).append({m.step: m.value for m in history})
-    if not groups:
-        raise ActlabError(f"no FINISHED run matching {where or {}} has a history of {metric!r}")
-    curves: dict[str, list[tuple[int, float]]] = {}
-    fig, ax = plt.subplots(figsize=(6, 4))
+    curves = {}
     for label, runs in groups.items():
-        steps = sorted(set().union(*runs))
-        means, lows, highs = [], [], []
-        for step in steps:
+        points = []
+        for step in sorted(set().union(*runs)):
             values = [r[step] for r in runs if step in r]
-            means.append(statistics.fmean(values))
-            lows.append(min(values))
-            highs.append(max(values))
-        curves[label] = list(zip(steps, means, strict=True))
-        ax.plot(steps, means, label=f"{label} (n={len(runs)})")
-        if len(runs) > 1:
-            ax.fill_between(steps, lows, highs, alpha=0.2)
+            points.append((step, statistics.fmean(values), min(values), max(values)))
+        curves[label] = (len(runs), points)
+    return curves
+
+
+def _draw_curves(
+    ax: Any, curves: dict[str, tuple[int, list[tuple[int, float, float, float]]]], metric: str
+) -> None:
+    for label, (runs, points) in curves.items():
+        steps = [p[0] for p in points]
+        ax.plot(steps, [p[1] for p in points], label=f"{label} (n={runs})")
+        if runs > 1:
+            ax.fill_between(steps, [p[2] for p in points], [p[3] for p in points], alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    ax.set_title(title or ", ".join(f"{k}={v}" for k, v in (where or {}).items()) or metric)
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def plot_curves(
+    tracking_uri: str,
+    records: Iterable[RunRecord],
+    by: str,
+    metric: str,
+    output: Path,
+    where: dict[str, str] | None = None,
+    title: str = "",
+) -> dict[str, list[tuple[int, float]]]:
+    """Plot ``metric`` per epoch, one line per value of field ``by`` (mean over its runs).
+
+    ``where`` picks the cell (e.g. ``{"backbone": "cifar_vgg16", "dataset": "cifar10"}``); the
+    band shows min–max over seeds/folds. Returns the plotted mean curves ``{label: [(step, value)]}``.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from actlab.tracking.plots import new_figure
+
+    curves = mean_curves(MlflowClient(tracking_uri), records, by, metric, where)
+    if not curves:
+        raise ActlabError(f"no FINISHED run matching {where or {}} has a history of {metric!r}")
+    fig = new_figure(6, 4)
+    ax = fig.add_subplot()
+    _draw_curves(ax, curves, metric)
+    ax.set_title(title or ", ".join(f"{k}={v}" for k, v in (where or {}).items()) or metric)
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=120)
-    plt.close(fig)
-    return curves
+    return {label: [(p[0], p[1]) for p in points] for label, (_, points) in curves.items()}
+
+
+def render_html_table(table: Table) -> str:
+    """The table as an HTML ``<table>`` (best cells in bold, the paper's numbers beside)."""
+    from html import escape
+
+    refs = _has_references(table)
+    head = "".join(f"<th>{escape(h)}</th>" for h in [table.row_title, *table.columns])
+    body = []
+    for row in table.rows:
+        cells = [f"<th>{escape(row)}</th>"]
+        for col in table.columns:
+            cell = table.cell(row, col)
+            text = escape(cell_text(cell, table.digits, refs))
+            cells.append(
+                f"<td><b>{text}</b></td>" if cell is not None and cell.best else f"<td>{text}</td>"
+            )
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    caption = f"{escape(table.metric)}: mean ± std over seeds/folds; best per column in bold"
+    return (
+        f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _png_data_uri(png: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _figure_png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def last_image(client: Any, run_id: str, key: str) -> bytes | None:
+    """The PNG of the last step of the step-slider image ``key`` a run logged, if any."""
+    import tempfile
+
+    steps = []
+    for item in client.list_artifacts(run_id, "images"):
+        name = item.path.rsplit("/", 1)[-1]
+        parts = name.split("+")
+        if name.endswith(".png") and parts[0] == key and "step" in parts:
+            steps.append((int(parts[parts.index("step") + 1]), item.path))
+    if not steps:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(run_id, max(steps)[1], tmp)
+        return Path(local).read_bytes()
+
+
+#: The image each row's section shows as the learned activation shapes.
+SHAPES_IMAGE = "act_curves"
+
+
+def html_report(
+    table: Table,
+    tracking_uri: str,
+    records: Sequence[RunRecord],
+    by: str,
+    metric: str = "val/acc",
+    where: dict[str, str] | None = None,
+    title: str = "",
+) -> str:
+    """One self-contained HTML page: the report table, then for each row value (activation) the
+    curves of ``metric`` per column value and the learned activation shapes (the last
+    ``act_curves`` image of its first run; fixed activations have none)."""
+    from html import escape
+
+    from mlflow.tracking import MlflowClient
+
+    from actlab.tracking import links
+    from actlab.tracking.plots import new_figure
+
+    client = MlflowClient(tracking_uri)
+    records = [r for r in records if r.status == "FINISHED"]
+    if where:
+        records = [r for r in records if all(r.field(k) == v for k, v in where.items())]
+    sections = []
+    for row in table.rows:
+        mine = [r for r in records if _label(r, table.row_fields) == row]
+        parts = [f"<section><h2>{escape(by)} = {escape(row)}</h2>"]
+        curves = _curves_by_column(client, mine, table.column_fields, metric)
+        if curves:
+            fig = new_figure(5.2, 3.6)
+            ax = fig.add_subplot()
+            _draw_curves(ax, curves, metric)
+            ax.set_title(f"{metric}, {by} = {row}", fontsize=10)
+            uri = _png_data_uri(_figure_png(fig))
+            parts.append(
+                f'<img class="curves" alt="{escape(metric)} of {escape(row)}" src="{uri}">'
+            )
+        else:
+            parts.append(f"<p>no run has a history of {escape(metric)}</p>")
+        shapes = next(
+            (png for r in mine if (png := last_image(client, r.run_id, SHAPES_IMAGE))), None
+        )
+        if shapes is not None:
+            alt = f"learned activation shapes of {escape(row)}"
+            parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(shapes)}">')
+        else:
+            parts.append("<p>fixed activation: no learned parameters</p>")
+        parts.append("</section>")
+        sections.append("".join(parts))
+    link = ""
+    experiment = client.get_experiment_by_name(title) if title else None
+    if experiment is not None:
+        url = links.experiment_url(links.ui_url(tracking_uri), experiment.experiment_id)
+        link = f'<p><a href="{escape(url)}">open the runs in MLflow</a></p>'
+    notes = "".join(f"<p>{escape(n)}</p>" for n in table.notes)
+    heading = escape(title or table.metric)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; margin-bottom: 1em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
+caption {{ caption-side: bottom; font-size: 0.9em; color: #555; }}
+section {{ display: inline-block; vertical-align: top; margin: 0 1em 1em 0; }}
+img {{ display: block; max-width: 520px; }}
+</style></head>
+<body><h1>{heading}</h1>{link}
+{render_html_table(table)}{notes}
+{"".join(sections)}
+</body></html>
+"""
+
+
+def _label(record: RunRecord, fields: Sequence[str]) -> str:
+    """A run's row or column label, as :func:`build_table` joins it."""
+    return LABEL_JOIN.join(v for v in (record.field(f) for f in fields) if v is not None)
+
+
+def _curves_by_column(
+    client: Any, records: Sequence[RunRecord], fields: Sequence[str], metric: str
+) -> dict[str, tuple[int, list[tuple[int, float, float, float]]]]:
+    """:func:`mean_curves` of ``records`` with one line per column label."""
+    labelled = []
+    for record in records:
+        tags = {**record.tags, "axis.__column__": _label(record, fields) or metric}
+        labelled.append(
+            RunRecord(record.run_id, tags, record.params, record.metrics, record.status)
+        )
+    return mean_curves(client, labelled, "__column__", metric)

@@ -121,12 +121,16 @@ def safe_name(experiment: str) -> str:
 
 
 def run_config(run: RunSpec, experiment: str, sweep: str) -> dict[str, Any]:
-    """The config file content of ``run``: its merged config plus the logger's experiment and tags."""
+    """The config file content of ``run``: its merged config plus the logger's experiment, run
+    name (:attr:`RunSpec.name`: its axis labels and seed), description and tags."""
     config = copy.deepcopy(run.config)
     logger = config.get("trainer", {}).get("logger")
     if logger in (None, True) or not isinstance(logger, dict):
         set_key(config, "trainer.logger", {"class_path": "actlab.tracking.ActlabMLFlowLogger"})
     set_key(config, "trainer.logger.init_args.experiment_name", experiment)
+    set_key(config, "trainer.logger.init_args.run_name", run.name)  # axis labels and seed
+    if run.description:
+        set_key(config, "trainer.logger.init_args.description", run.description)
     set_key(config, "trainer.logger.init_args.tags", run.tags(sweep))
     return config
 

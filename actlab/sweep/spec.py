@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from actlab.errors import ActlabError, unknown_name_message
+from actlab.tracking.naming import description_from, header_comment
 
 #: Keys a sweep file may have at its top level.
 SWEEP_KEYS = (
@@ -52,7 +53,7 @@ SWEEP_KEYS = (
 #: Keys of the ``smoke`` section.
 SMOKE_KEYS = ("overrides", "seeds", "only")
 #: Keys of the ``report`` section.
-REPORT_KEYS = ("rows", "columns", "metric", "mode", "scale", "error", "digits", "cell")
+REPORT_KEYS = ("rows", "columns", "metric", "mode", "scale", "error", "digits")
 #: Config keys the seed is written to unless ``seed_keys`` says otherwise.
 DEFAULT_SEED_KEYS = ("seed_everything", "data.init_args.seed")
 #: Keys that address a class's own fields rather than its ``init_args``.
@@ -184,7 +185,7 @@ class ReportSpec:
     """
 
     rows: tuple[str, ...] = ("activation",)
-    columns: tuple[str, ...] = ("model", "dataset")
+    columns: tuple[str, ...] = ("backbone", "dataset")
     metric: str = "test/acc"
     mode: str | None = None
     scale: float = 1.0
@@ -201,6 +202,8 @@ class RunSpec:
     seed: int | None
     config: dict[str, Any]
     config_hash: str
+    #: The run's MLflow description: the header comment of its base config (or sweep file).
+    description: str = ""
 
     @property
     def name(self) -> str:
@@ -337,7 +340,8 @@ class SweepSpec:
             seeds = part.seeds if part.seeds is not None else self.seeds
             if smoke and "seeds" in self.smoke:
                 seeds = _seeds(self.smoke["seeds"], self.path, "smoke.seeds")
-            self._expand(part.axes, base, seeds, only, smoke, overrides or {}, runs)
+            about = description_from(part.base or self.base) or header_comment(self.path)
+            self._expand(part.axes, base, seeds, only, smoke, overrides or {}, runs, about)
         return runs
 
     @property
@@ -363,6 +367,7 @@ class SweepSpec:
         smoke: bool,
         overrides: dict[str, Any],
         runs: list[RunSpec],
+        description: str = "",
     ) -> None:
         """Append the runs of one grid part (cross-product of ``axes`` and ``seeds``) to ``runs``."""
         axis_values = [
@@ -384,7 +389,8 @@ class SweepSpec:
                     for key in self.seed_keys:
                         set_key(config, key, seed)
                 labels = {axis.name: value.label for axis, value in zip(axes, combo, strict=True)}
-                runs.append(RunSpec(len(runs), labels, seed, config, config_hash(config)))
+                run = RunSpec(len(runs), labels, seed, config, config_hash(config), description)
+                runs.append(run)
 
 
 def _seeds(raw: Any, path: Path, key: str) -> list[int | None]:

@@ -19,10 +19,11 @@ from typing import Any, Literal
 import torch
 from lightning import Callback, LightningModule, Trainer
 
+from actlab import compat
 from actlab.tracking import activation_params as ap
-from actlab.tracking.confusion import confusion_csv, confusion_image
+from actlab.tracking.confusion import confusion_csv, confusion_image, confusion_title
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
-from actlab.tracking.mlflow import ActlabMLFlowLogger, is_epoch_metric
+from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger, is_epoch_metric
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ def threshold_name(threshold: float) -> str:
     return f"{threshold:.2f}"
 
 
-def actlab_logger(trainer: Trainer) -> ActlabMLFlowLogger | None:
-    """The trainer's :class:`ActlabMLFlowLogger`, if any."""
-    for logger in trainer.loggers:
-        if isinstance(logger, ActlabMLFlowLogger):
-            return logger
-    return None
-
-
 class TrackingCallback(Callback):
     """Logs timing, time-to-accuracy, confusion matrices, activation parameters and features.
 
@@ -51,7 +44,8 @@ class TrackingCallback(Callback):
     Metrics (``step = epoch``): ``time/epoch_seconds``, ``time/samples_per_sec``, ``train/lr``
     (``train/lr_group<i>`` for further parameter groups), ``val/best_acc``, ``val/best_epoch``,
     ``time/seconds_to_val_acc_<t>`` and ``time/epochs_to_val_acc_<t>`` (once, the first time
-    ``val/acc >= t``), ``act/<layer>/{a,b}_{mean,std,min,max}``.
+    ``val/acc >= t``), ``z_act/<index>.<layer>/{a,b}_mean`` (``_std``, ``_min``, ``_max`` too
+    with ``activation_stats="all"``; the prefix sorts after ``train/`` and ``val/``).
     Images (MLflow step slider): ``confusion_val``, ``confusion_test``, ``confusion_test_best``,
     ``act_ab_scatter``, ``act_curves``, ``features_test``, ``features_test_best``.
     Artifacts: ``confusion/val_epoch<NNN>.csv``, ``confusion/test.csv``,
@@ -59,10 +53,13 @@ class TrackingCallback(Callback):
     ``activation_params/final.npz``.
 
     Args:
-        confusion_every_n_epochs: log the validation confusion matrix every N epochs (0: never;
-            the test matrices are always logged).
+        confusion_every_n_epochs: log the validation confusion matrix every N epochs and after
+            the last one (0: never; the test matrices are always logged).
         thresholds: validation accuracies whose time-to-accuracy is recorded.
-        activation_images_every_n_epochs: (a, b) scatter and curve images every N epochs (0: never).
+        activation_images_every_n_epochs: (a, b) scatter and curve images every N epochs and
+            after the last one (0: never).
+        activation_stats: per-layer statistics of the learned (a, b): ``mean``, or ``all``
+            (mean, std, min, max).
         params_every_n_epochs: raw activation parameters as ``.npz`` every N epochs (0: only
             at the end of fit).
         feature_scatter: ``auto`` draws test features when the backbone's pre-logits are 2-D,
@@ -75,9 +72,10 @@ class TrackingCallback(Callback):
 
     def __init__(
         self,
-        confusion_every_n_epochs: int = 1,
+        confusion_every_n_epochs: int = 5,
         thresholds: list[float] | None = None,
         activation_images_every_n_epochs: int = 1,
+        activation_stats: Literal["mean", "all"] = "mean",
         params_every_n_epochs: int = 10,
         feature_scatter: Literal["auto", "always", "off"] = "auto",
         feature_points: int = 2000,
@@ -88,6 +86,7 @@ class TrackingCallback(Callback):
         self.confusion_every_n_epochs = confusion_every_n_epochs
         self.thresholds = sorted(thresholds if thresholds is not None else [0.5, 0.8, 0.9])
         self.activation_images_every_n_epochs = activation_images_every_n_epochs
+        self.activation_stats = activation_stats
         self.params_every_n_epochs = params_every_n_epochs
         self.feature_scatter = feature_scatter
         self.feature_points = feature_points
@@ -183,6 +182,9 @@ class TrackingCallback(Callback):
         self._log_restored_train_metrics(trainer)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = actlab_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            logger.flush()  # the previous epoch's train metrics, logged by Lightning after its end
         self._epoch_start = self._last_train_batch = time.perf_counter()
         self._samples = 0
         self._overhead = 0.0
@@ -230,11 +232,10 @@ class TrackingCallback(Callback):
     ) -> None:
         logger.log_metrics({**metrics, "epoch": epoch})
         counts = getattr(pl_module, "confusion", {}).get("val")
-        every = self.confusion_every_n_epochs
-        if counts is not None and every > 0 and (epoch + 1) % every == 0:
+        if counts is not None and is_due(self.confusion_every_n_epochs, epoch, trainer):
             names = class_names(trainer)
-            image = confusion_image(counts, names, f"validation, epoch {epoch}")
-            logger.log_image(image, "confusion_val", step=epoch)
+            title = f"{confusion_title('validation', counts, epoch)}\n{logger.run_name}"
+            logger.log_image(confusion_image(counts, names, title), "confusion_val", step=epoch)
             logger.log_text(confusion_csv(counts, names), f"confusion/val_epoch{epoch:03d}.csv")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -253,24 +254,28 @@ class TrackingCallback(Callback):
         }
         activations = ap.trainable_activations(pl_module)
         if activations:
-            metrics.update(ap.summary_metrics(activations))
+            stats = ap.ALL_STATS if self.activation_stats == "all" else ap.DEFAULT_STATS
+            metrics.update(ap.summary_metrics(activations, stats))
         logger.log_metrics({**metrics, "epoch": epoch})
-        if activations:
-            self._log_activation_images(logger, activations, epoch)
+        if activations and is_due(self.activation_images_every_n_epochs, epoch, trainer):
+            spec = getattr(pl_module, "activation_name", "")
+            self._log_activation_images(logger, activations, epoch, spec)
             every = self.params_every_n_epochs
             if every > 0 and (epoch + 1) % every == 0:
                 self._log_npz(logger, activations, f"activation_params/epoch{epoch:03d}.npz")
         logger.flush()
 
     def _log_activation_images(
-        self, logger: ActlabMLFlowLogger, activations: dict[str, torch.nn.Module], epoch: int
+        self,
+        logger: ActlabMLFlowLogger,
+        activations: dict[str, torch.nn.Module],
+        epoch: int,
+        spec: str,
     ) -> None:
-        every = self.activation_images_every_n_epochs
-        if every <= 0 or (epoch + 1) % every != 0:
-            return
-        scatter = ap.scatter_image(activations, self._initial, f"learned (a, b), epoch {epoch}")
+        title = f"{spec}, epoch {epoch}\n{logger.run_name}"
+        scatter = ap.scatter_image(activations, self._initial, f"learned (a, b) of {title}")
         logger.log_image(scatter, "act_ab_scatter", step=epoch)
-        curves = ap.curves_image(activations, self._initial, f"learned activations, epoch {epoch}")
+        curves = ap.curves_image(activations, self._initial, f"learned f(x) of {title}")
         logger.log_image(curves, "act_curves", step=epoch)
 
     @staticmethod
@@ -319,7 +324,9 @@ class TrackingCallback(Callback):
         names = class_names(trainer)
         counts = getattr(pl_module, "confusion", {}).get(prefix)
         if counts is not None:
-            title = "test" if prefix == "test" else "test, best checkpoint"
+            split = "test" if prefix == "test" else "test, best checkpoint"
+            epoch = (step - 1 if step > 0 else None) if prefix == "test" else self.best_epoch
+            title = f"{confusion_title(split, counts, epoch)}\n{logger.run_name}"
             logger.log_image(confusion_image(counts, names, title), f"confusion_{prefix}", step)
             logger.log_text(confusion_csv(counts, names), f"confusion/{prefix}.csv")
         self._log_features(trainer, pl_module, logger, prefix, step, names)
@@ -355,24 +362,25 @@ class TrackingCallback(Callback):
         if features.shape[1] != 2 and self.feature_scatter != "always":
             return
         points, projected = project_2d(features)
-        title = f"{prefix} features" + (" (PCA)" if projected else "")
+        title = f"{prefix} features" + (" (PCA)" if projected else "") + f"\n{logger.run_name}"
         image = feature_scatter_image(points, targets.cpu(), names, title)
         logger.log_image(image, f"features_{prefix}", step)
 
 
 def train_epoch_metrics(trainer: Trainer) -> dict[str, float]:
-    """The epoch-level metrics Lightning is about to log at the end of a training epoch.
-
-    Lightning logs them (``update_train_epoch_metrics``) only after every ``on_train_epoch_end``
-    hook, checkpoint callbacks included; outside that window this returns ``{}``.
-    """
-    connector = trainer._logger_connector
-    if not trainer.training or getattr(connector, "_first_loop_iter", True) is not None:
-        return {}
-    if trainer._results is None:
-        return {}
-    logged = connector.metrics["log"]
+    """The epoch-level metrics Lightning is about to log at the end of a training epoch
+    (``{}`` outside that window; see :func:`actlab.compat.unlogged_train_epoch_metrics`)."""
+    logged = compat.unlogged_train_epoch_metrics(trainer)
     return {k: float(v) for k, v in logged.items() if k != "epoch" and is_epoch_metric(k)}
+
+
+def is_due(every: int, epoch: int, trainer: Trainer) -> bool:
+    """Whether an every-``every``-epochs figure is due after ``epoch``: each ``every``-th epoch
+    and the last one (``max_epochs`` reached or the trainer stopping); never for ``every <= 0``."""
+    if every <= 0:
+        return False
+    last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+    return (epoch + 1) % every == 0 or last or bool(trainer.should_stop)
 
 
 def class_names(trainer: Trainer) -> list[str]:

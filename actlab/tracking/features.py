@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from torch import nn
 
 from actlab.tracking.confusion import class_labels
@@ -55,6 +54,8 @@ def feature_scatter_image(
     points: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str], title: str
 ) -> np.ndarray:
     """Scatter of 2-D ``points`` coloured by class, with a legend of class names."""
+    from matplotlib import colormaps
+
     num_classes = int(targets.max().item()) + 1 if len(targets) else 0
     labels = class_labels(class_names, max(num_classes, len(class_names)))
     fig = new_figure(6.5, 5.5)
@@ -68,5 +69,7 @@ def feature_scatter_image(
         )
     if len(labels) <= 20:
         ax.legend(fontsize=7, markerscale=2, loc="best")
-    ax.set_title(title)
+    ax.set_xlabel("feature 1")
+    ax.set_ylabel("feature 2")
+    ax.set_title(title, fontsize=10)
     return figure_to_array(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -12,22 +13,21 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from actlab.tracking.resilience import (
-    HTTP_DEFAULTS,
-    ResilientClient,
-    is_outage,
-    is_pending_run_id,
-    spool_dir,
-)
+from actlab import compat
+from actlab.tracking.naming import DESCRIPTION_TAG
+from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, spool_dir
 
 log = logging.getLogger(__name__)
 
 #: Folder of the local store (``mlruns/mlflow.db``), its artifacts and checkpoints.
 MLRUNS_DIR = "mlruns"
-#: Experiment runs land in unless a config names another.
+#: Experiment of a run that neither names one nor is described by the CLI (which names it
+#: after the config file or the dataset, see :mod:`actlab.tracking.naming`).
 DEFAULT_EXPERIMENT = "actlab"
 #: Param values longer than this are cut (MLflow's limit is 6000 characters).
 MAX_PARAM_LENGTH = 6000
+#: Metrics in one ``log_batch`` at most (MLflow's limit).
+MAX_BATCH_METRICS = 1000
 
 
 def mlruns_dir() -> Path:
@@ -59,17 +59,28 @@ def is_epoch_metric(key: str) -> bool:
     return not key.endswith("_step")
 
 
+def actlab_logger(trainer: Any) -> ActlabMLFlowLogger | None:
+    """The trainer's :class:`ActlabMLFlowLogger`, if it has one."""
+    for logger in getattr(trainer, "loggers", ()):
+        if isinstance(logger, ActlabMLFlowLogger):
+            return logger
+    return None
+
+
 class ActlabMLFlowLogger(MLFlowLogger):
     """Lightning's MLflow logger with actlab's defaults.
 
     - The tracking URI is resolved when the logger is built (``MLFLOW_TRACKING_URI`` wins, else
       SQLite at ``mlruns/mlflow.db``); there is no file-store fallback.
     - Per-epoch metrics are logged with ``step = epoch`` so MLflow's charts line runs up by
-      epoch; per-step metrics (``*_step``) keep the global step.
+      epoch; per-step metrics (``*_step``) keep the global step. Metrics are queued and written
+      in one ``log_batch`` at each :meth:`flush` (the tracking callback flushes at the start and
+      the end of every training epoch, after each test and when the run ends).
     - Checkpoints go to ``mlruns/<experiment id>/<run id>/checkpoints`` for every backend.
     - Writes survive a tracking-server outage: they are spooled under ``mlruns/spool/`` and sent
       when the server answers again (each epoch end, at the end of the run, or ``actlab sync``);
-      for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds (see ``HTTP_DEFAULTS``).
+      for ``http(s)://`` URIs MLflow's HTTP retries are cut to seconds during actlab's own calls
+      (see :func:`~actlab.tracking.resilience.http_settings`).
     - When the server is unreachable as the run is created, training goes on with a local
       *pending* run id (``pending-<hex>``, :attr:`pending`): everything, the run's creation
       included, is spooled; the run is created on the server and the spool sent at the first
@@ -79,29 +90,35 @@ class ActlabMLFlowLogger(MLFlowLogger):
       value is recorded as the tag ``resumed_param_changed.<key>``).
 
     Args:
-        experiment_name: MLflow experiment of the run.
-        run_name: run name; when ``None`` the CLI names it ``<model>-<activation>-<dataset>``.
+        experiment_name: MLflow experiment of the run; when ``None`` the CLI names it after the
+            config file (``quickstart`` for ``configs/quickstart.yaml``) or else the dataset,
+            and a logger used without the CLI writes to ``actlab``.
+        run_name: run name; when ``None`` the CLI names it ``<backbone>-<activation>-<dataset>``.
         tracking_uri: store or server URI; ``None`` resolves as described above.
         tags: extra run tags.
         artifact_location: artifact root of a newly created experiment.
         run_id: attach to this existing run instead of creating one.
         log_model: upload checkpoints as artifacts (see Lightning's ``MLFlowLogger``).
+        description: the run's description (markdown, the run page's "Description"); when
+            ``None`` the CLI takes the config file's header comment.
     """
 
     def __init__(
         self,
-        experiment_name: str = DEFAULT_EXPERIMENT,
+        experiment_name: str | None = None,
         run_name: str | None = None,
         tracking_uri: str | None = None,
         tags: dict[str, str | int | float | bool] | None = None,
         artifact_location: str | None = None,
         run_id: str | None = None,
         log_model: Literal[True, False, "all"] = False,
+        description: str | None = None,
     ) -> None:
         uri = tracking_uri or default_tracking_uri()
-        if uri.startswith(("http://", "https://")):
-            for key, value in HTTP_DEFAULTS.items():
-                os.environ.setdefault(key, value)
+        #: whether the experiment is still to be named (by :meth:`describe`).
+        self._experiment_unnamed = experiment_name is None
+        experiment_name = experiment_name or DEFAULT_EXPERIMENT
+        self._explicit_artifact_location = artifact_location is not None
         super().__init__(
             experiment_name=experiment_name,
             run_name=run_name,
@@ -111,12 +128,16 @@ class ActlabMLFlowLogger(MLFlowLogger):
             run_id=run_id,
             log_model=log_model,
         )
+        if description:
+            self.tags = {**self.tags, DESCRIPTION_TAG: description}
         self._mlflow_client = ResilientClient(self._mlflow_client, uri)
         self._resumed = run_id is not None
         self._logged_steps: dict[str, set[int]] = {}
         #: metric steps waiting in the spool when the resumed run first looked (read once).
         self._spooled_steps: dict[str, set[int]] | None = None
         self._pending_id: str | None = run_id if is_pending_run_id(run_id) else None
+        #: metrics logged since the last flush: one ``log_batch`` per flush, not one per call.
+        self._metric_queue: list[Any] = []
 
     @property
     @rank_zero_experiment
@@ -133,7 +154,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self._initialized = True
         else:
             try:
-                MLFlowLogger.experiment.fget(self)
+                compat.create_mlflow_run(self)
             except Exception as err:  # noqa: BLE001 - an unreachable server is not fatal
                 if not is_outage(err):
                     raise
@@ -153,13 +174,12 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return client
 
     def _start_pending_run(self) -> None:
-        from lightning.pytorch.loggers.mlflow import _get_resolve_tags
         from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
         tags = dict(self.tags or {})
         if self._run_name is not None:
             tags[MLFLOW_RUN_NAME] = self._run_name
-        tags = _get_resolve_tags()(tags)
+        tags = compat.resolve_run_tags(tags)
         self._run_id = self._mlflow_client.create_pending_run(
             self._experiment_name, self._artifact_location, tags
         )
@@ -186,11 +206,21 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return is_pending_run_id(self.run_id)
 
     @property
+    def run_name(self) -> str | None:
+        """The run's name (``None`` until the CLI or the config names it)."""
+        return self._run_name
+
+    @property
+    def experiment_name(self) -> str:
+        """The run's MLflow experiment."""
+        return self._experiment_name
+
+    @property
     def name(self) -> str:
         """Experiment id (``pending`` while the server is unreachable): the checkpoint folder."""
         return self.experiment_id or "pending"
 
-    def pending_writes(self) -> int:
+    def unsent_writes(self) -> int:
         """Writes still waiting in the spool after trying to send them now."""
         return self.flush()
 
@@ -229,8 +259,13 @@ class ActlabMLFlowLogger(MLFlowLogger):
         return self._resumed
 
     def flush(self) -> int:
-        """Send writes spooled during a server outage; returns how many are still pending."""
-        return self._mlflow_client.flush() if rank_zero_only.rank == 0 else 0
+        """Write the queued metrics, then send what a server outage left in the spool; returns
+        how many writes are still unsent (rank 0; 0 elsewhere)."""
+        if rank_zero_only.rank != 0:
+            return 0
+        if self._metric_queue:
+            self.send_metrics()
+        return self._mlflow_client.flush()
 
     @rank_zero_only
     def log_image(self, image: Any, key: str, step: int) -> None:
@@ -238,9 +273,15 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self.experiment.log_image(self.run_id, image, key=key.replace("/", "_"), step=step)
 
     @rank_zero_only
-    def log_image_file(self, image: Any, artifact_file: str) -> None:
-        """Log an image as the artifact ``artifact_file`` (a ``.png`` path in the run)."""
-        self.experiment.log_image(self.run_id, image, artifact_file=artifact_file)
+    def log_dict(self, dictionary: Any, artifact_file: str) -> None:
+        """Log ``dictionary`` as the JSON or YAML artifact ``artifact_file``."""
+        self.experiment.log_dict(self.run_id, dictionary, artifact_file)
+
+    @rank_zero_only
+    def log_inputs(self, datasets: list[Any]) -> None:
+        """Record the run's datasets (``mlflow.entities.DatasetInput``): the UI's Dataset column."""
+        if datasets:
+            self.experiment.log_inputs(self.run_id, datasets)
 
     @rank_zero_only
     def log_text(self, text: str, artifact_file: str) -> None:
@@ -282,21 +323,37 @@ class ActlabMLFlowLogger(MLFlowLogger):
         """Local root for checkpoints: ``mlruns/`` whatever the tracking backend."""
         return str(mlruns_dir())
 
-    def describe(self, model: str, activation: str, dataset: str) -> None:
-        """Name and tag the run before it is created (no-op for a run that already exists)."""
+    def describe(
+        self,
+        run_name: str,
+        tags: Mapping[str, str],
+        experiment: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Name, tag, describe and place the run before it is created (no-op once it exists).
+
+        ``run_name``, ``experiment`` and ``description`` apply only where the config gives
+        none; ``tags`` set in the config win over these.
+        """
         if self._initialized or self._run_id is not None:
             return
         if self._run_name is None:
-            self._run_name = f"{model}-{activation}-{dataset}"
-        self.tags = {"model": model, "activation": activation, "dataset": dataset, **self.tags}
+            self._run_name = run_name
+        if experiment and self._experiment_unnamed:
+            self._experiment_name = experiment
+            self._experiment_unnamed = False
+            if not self._explicit_artifact_location:
+                self._artifact_location = default_artifact_location(self._tracking_uri, experiment)
+        if description:
+            tags = {**tags, DESCRIPTION_TAG: description}
+        self.tags = {**{k: str(v) for k, v in tags.items()}, **(self.tags or {})}
 
     @rank_zero_only
     def log_hyperparams(self, params: Mapping[str, Any] | Any) -> None:
         """Log flat params, values cut to MLflow's limit (Lightning cuts them at 250)."""
-        from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
         from mlflow.entities import Param
 
-        flat = _flatten_dict(_convert_params(params))
+        flat = compat.flatten_params(params)
         values = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flat.items()}
         existing = self._existing_params()
         changed = {k: v for k, v in values.items() if k in existing and existing[k] != v}
@@ -323,13 +380,29 @@ class ActlabMLFlowLogger(MLFlowLogger):
             self._log_new(per_epoch, int(epoch) if epoch is not None else step)
 
     def _log_new(self, metrics: dict[str, float], step: int | None) -> None:
-        """Log ``metrics`` at ``step``, skipping keys a resumed run already has at that step."""
+        """Queue ``metrics`` at ``step``, skipping keys a resumed run already has at that step."""
+        from mlflow.entities import Metric
+
         if self._resumed:
             metrics = {k: v for k, v in metrics.items() if (step or 0) not in self._steps_of(k)}
             for key in metrics:
                 self._logged_steps[key].add(step or 0)
-        if metrics:
-            super().log_metrics(metrics, step)
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if isinstance(value, str):
+                log.warning("discarding metric %s with the string value %r", key, value)
+                continue
+            self._metric_queue.append(Metric(key, float(value), now, step or 0))
+        if len(self._metric_queue) >= MAX_BATCH_METRICS:
+            self.send_metrics()
+
+    def send_metrics(self) -> None:
+        """Write the queued metrics, as few ``log_batch`` calls as MLflow allows."""
+        queued, self._metric_queue = self._metric_queue, []
+        for start in range(0, len(queued), MAX_BATCH_METRICS):
+            self.experiment.log_batch(
+                run_id=self.run_id, metrics=queued[start : start + MAX_BATCH_METRICS]
+            )
 
     def _steps_of(self, key: str) -> set[int]:
         """Steps at which the run has ``key``: on the server and waiting in the spool."""
@@ -356,8 +429,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         status = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}.get(
             status, status
         )
-        if self._checkpoint_callback:
-            self._scan_and_log_checkpoints(self._checkpoint_callback)
+        compat.log_checkpoints(self)
         self.flush()
         self.experiment.set_terminated(self.run_id, status)
         left = self.flush()

@@ -1,14 +1,23 @@
-"""Matplotlib helpers shared by the tracking callbacks: headless figures rendered to RGB arrays."""
+"""Matplotlib helpers shared by the tracking callbacks: headless figures rendered to RGB arrays.
+
+Matplotlib is imported when the first figure is drawn, not when a fit starts.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
     """A figure on the Agg canvas (no display, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig

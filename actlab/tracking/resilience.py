@@ -22,25 +22,14 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-#: Write methods of ``MlflowClient`` that are spooled when the server is unreachable.
-SPOOLED_METHODS = (
-    "log_batch",
-    "log_text",
-    "log_dict",
-    "log_image",
-    "log_artifact",
-    "set_tag",
-    "set_terminated",
-    "update_run",
-)
 
 #: Prefix of the local id of a run the server has not created yet.
 PENDING_PREFIX = "pending-"
@@ -156,7 +145,10 @@ def is_outage(err: BaseException) -> bool:
 
 def _to_json(value: Any, files: Path) -> Any:
     """Encode a call argument: MLflow entities as dicts, images and figures as PNG files."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import DatasetInput, Metric, Param, RunTag
+
+    if isinstance(value, DatasetInput):
+        return {"__dataset_input__": value.to_dictionary()}
 
     if isinstance(value, Metric):
         return {"__metric__": [value.key, value.value, value.timestamp, value.step]}
@@ -186,7 +178,7 @@ def _to_json(value: Any, files: Path) -> Any:
 
 
 def _from_json(value: Any) -> Any:
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import DatasetInput, Metric, Param, RunTag
 
     if isinstance(value, list):
         return [_from_json(v) for v in value]
@@ -197,6 +189,12 @@ def _from_json(value: Any) -> Any:
             return Param(*value["__param__"])
         if "__tag__" in value:
             return RunTag(*value["__tag__"])
+        if "__dataset_input__" in value:
+            from mlflow.entities import Dataset, InputTag
+
+            entry = value["__dataset_input__"]
+            tags = [InputTag(k, v) for k, v in entry["tags"].items()]
+            return DatasetInput(Dataset(**entry["dataset"]), tags)
         if "__png__" in value:
             from PIL import Image
 
@@ -261,6 +259,10 @@ class Spool:
                 kwargs = {**kwargs, "local_path": str(copy)}
             else:
                 args = (args[0], str(copy), *args[2:])
+        elif method == "log_artifacts":
+            copy = self.files / uuid.uuid4().hex
+            shutil.copytree(kwargs["local_dir"], copy)
+            kwargs = {**kwargs, "local_dir": str(copy)}
         record = {
             "method": method,
             "tracking_uri": self.tracking_uri,
@@ -330,7 +332,11 @@ class Spool:
 class ResilientClient:
     """An ``MlflowClient`` whose writes survive a server outage (see the module docstring).
 
-    Reads (``get_run``, ``get_metric_history``, ...) pass through unchanged and may raise.
+    Only the calls actlab and Lightning's ``MLFlowLogger`` make exist here, each written out:
+    *writes* (``log_*``, ``set_*``, ``update_run``) go to the spool when the server cannot be
+    reached; *reads* and run creation (``get_*``, ``create_*``) go to the server and may raise.
+    A pending run id is replaced by the server's id once the run exists. For ``http(s)://``
+    URIs every call runs with :data:`HTTP_DEFAULTS` (see :func:`http_settings`).
 
     Args:
         client: the wrapped ``MlflowClient``.
@@ -343,6 +349,7 @@ class ResilientClient:
         self._tracking_uri = tracking_uri
         self._spool_root = spool_root
         self._spools: dict[str, Spool] = {}
+        self._remote = tracking_uri.startswith(("http://", "https://"))
         self.offline = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -355,50 +362,126 @@ class ResilientClient:
         self.__dict__.update(state)
         self._client = MlflowClient(self._tracking_uri)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_client", "_spools", "_tracking_uri"):
-            raise AttributeError(name)
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-        if name not in SPOOLED_METHODS:
+    @property
+    def tracking_uri(self) -> str:
+        return self._tracking_uri
 
-            def read(*args: Any, **kwargs: Any) -> Any:
-                run_id = kwargs.get("run_id", args[0] if args else None)
-                if is_pending_run_id(run_id):
-                    args, kwargs = _with_run_id(args, kwargs, run_id, self.resolve(run_id))
-                return attr(*args, **kwargs)
+    # -- reads and run creation: to the server, errors raised --------------------------------
 
-            return read
+    def _server(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with http_settings(self._remote):
+            return getattr(self._client, method)(*args, **kwargs)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            run_id = kwargs.get("run_id", args[0] if args else None)
-            spool = self.spool(run_id)
-            if is_pending_run_id(run_id):
-                created = self.resolve(run_id)
-                if created == run_id or spool.has_records():  # not created, or queue behind
-                    spool.append(name, args, kwargs)
-                    return None
-                args, kwargs = _with_run_id(args, kwargs, run_id, created)
-                spool = self.spool(created)
-            if not self.offline and not spool.has_records():
-                try:
-                    return attr(*args, **kwargs)
-                except Exception as err:  # noqa: BLE001 - only outages are spooled
-                    if not is_outage(err):
-                        raise
-                    self.offline = True
-                    log.warning(
-                        "tracking server %s unreachable (%s); keeping run %s's writes in %s",
-                        self._tracking_uri,
-                        type(err).__name__,
-                        run_id,
-                        spool.path,
-                    )
-            spool.append(name, args, kwargs)
-            return None
+    def get_experiment_by_name(self, name: str) -> Any:
+        return self._server("get_experiment_by_name", name)
 
-        return call
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict | None = None
+    ) -> str:
+        return self._server(
+            "create_experiment", name, artifact_location=artifact_location, tags=tags
+        )
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Any:
+        return self._server(
+            "create_run", experiment_id, start_time=start_time, tags=tags, run_name=run_name
+        )
+
+    def get_run(self, run_id: str) -> Any:
+        return self._server("get_run", self.resolve(run_id))
+
+    def get_metric_history(self, run_id: str, key: str) -> Any:
+        return self._server("get_metric_history", self.resolve(run_id), key)
+
+    # -- writes: spooled while the server is unreachable --------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Any] = (),
+        params: Sequence[Any] = (),
+        tags: Sequence[Any] = (),
+        synchronous: bool | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"metrics": list(metrics), "params": list(params)}
+        kwargs["tags"] = list(tags)
+        if synchronous is not None:
+            kwargs["synchronous"] = synchronous
+        self._write("log_batch", run_id, kwargs)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self._write("log_text", run_id, {"text": text, "artifact_file": artifact_file})
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        self._write("log_dict", run_id, {"dictionary": dictionary, "artifact_file": artifact_file})
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+    ) -> None:
+        kwargs = {"image": image, "artifact_file": artifact_file, "key": key, "step": step}
+        self._write("log_image", run_id, {k: v for k, v in kwargs.items() if v is not None})
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        kwargs = {"local_path": str(local_path), "artifact_path": artifact_path}
+        self._write("log_artifact", run_id, kwargs)
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        kwargs = {"local_dir": str(local_dir), "artifact_path": artifact_path}
+        self._write("log_artifacts", run_id, kwargs)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[Any]) -> None:
+        self._write("log_inputs", run_id, {"datasets": list(datasets)})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self._write("set_tag", run_id, {"key": key, "value": value})
+
+    def set_terminated(self, run_id: str, status: str | None = None) -> None:
+        self._write("set_terminated", run_id, {"status": status})
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        kwargs = {"status": status, "name": name}
+        self._write("update_run", run_id, {k: v for k, v in kwargs.items() if v is not None})
+
+    def _write(self, method: str, run_id: str, kwargs: dict[str, Any]) -> None:
+        """Send one write to the server, or append it to the run's spool (see module doc)."""
+        args: tuple = (run_id,)
+        spool = self.spool(run_id)
+        if is_pending_run_id(run_id):
+            created = self.resolve(run_id)
+            if created == run_id or spool.has_records():  # not created, or queue behind
+                spool.append(method, args, kwargs)
+                return
+            args = (created,)
+            spool = self.spool(created)
+        if not self.offline and not spool.has_records():
+            try:
+                self._server(method, *args, **kwargs)
+                return
+            except Exception as err:  # noqa: BLE001 - only outages are spooled
+                if not is_outage(err):
+                    raise
+                self.offline = True
+                log.warning(
+                    "tracking server %s unreachable (%s); keeping run %s's writes in %s",
+                    self._tracking_uri,
+                    type(err).__name__,
+                    args[0],
+                    spool.path,
+                )
+        spool.append(method, args, kwargs)
+
+    # -- the spool ----------------------------------------------------------------------------
 
     @property
     def spool_root(self) -> Path:
@@ -435,39 +518,67 @@ class ResilientClient:
         return is_pending_run_id(self.resolve(run_id))
 
     def send(self, run_id: str) -> int:
-        """Send the spool of ``run_id`` (creating a pending run); returns the calls left."""
+        """Send the spool of ``run_id`` (creating a pending run); returns the writes unsent."""
         spool = self.spool(run_id)
-        return spool.replay(self._client) if spool.has_records() else 0
+        if not spool.has_records():
+            return 0
+        with http_settings(self._remote):
+            return spool.replay(self._client)
 
     def spooled(self, run_id: str) -> tuple[dict[str, str], dict[str, set[int]]]:
         """Params and metric steps of ``run_id`` waiting in its spool."""
         return self.spool(run_id).logged()
 
-    def pending(self) -> int:
-        """Calls waiting in the spools of this client."""
+    def unsent(self) -> int:
+        """Writes waiting in the spools of this client (without trying to send them)."""
         return sum(len(s) for s in self._spools.values())
 
     def flush(self) -> int:
-        """Try to send every spooled call; returns how many are still pending."""
-        left = sum(s.replay(self._client) for s in list(self._spools.values()) if s.has_records())
+        """Try to send every spooled write; returns how many are still unsent."""
+        with http_settings(self._remote):
+            spools = [s for s in list(self._spools.values()) if s.has_records()]
+            left = sum(s.replay(self._client) for s in spools)
         self.offline = left > 0
         return left
 
 
+_http_lock = threading.RLock()
+_http_depth = 0
+_http_added: dict[str, str] = {}
+
+
 @contextlib.contextmanager
-def fast_http_failures() -> Iterator[None]:
-    """Set :data:`HTTP_DEFAULTS` where the environment does not choose, for the ``with`` block."""
-    added = {k: v for k, v in HTTP_DEFAULTS.items() if k not in os.environ}
-    os.environ.update(added)
+def http_settings(active: bool = True) -> Iterator[None]:
+    """Within the block, MLflow's HTTP client fails in seconds (:data:`HTTP_DEFAULTS`).
+
+    MLflow reads these settings from the environment at each request, so they are set for the
+    duration of actlab's own calls only (nested and concurrent blocks share one setting), never
+    where the user set them, and removed afterwards: other MLflow clients in the process keep
+    MLflow's defaults. ``active=False`` (a local store) changes nothing.
+    """
+    global _http_depth
+    if not active:
+        yield
+        return
+    with _http_lock:
+        if _http_depth == 0:
+            _http_added.clear()
+            _http_added.update({k: v for k, v in HTTP_DEFAULTS.items() if k not in os.environ})
+            os.environ.update(_http_added)
+        _http_depth += 1
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        with _http_lock:
+            _http_depth -= 1
+            if _http_depth == 0:
+                for key in _http_added:
+                    os.environ.pop(key, None)
+                _http_added.clear()
 
 
 def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str, int]:
-    """Replay every spool under ``root``; returns the calls still pending per run id.
+    """Replay every spool under ``root``; returns the writes still unsent per run id.
 
     Each spool is sent to the tracking URI it was recorded with, unless ``tracking_uri`` is given.
     """
@@ -475,7 +586,7 @@ def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str,
 
     root = root or spool_dir()
     left: dict[str, int] = {}
-    with fast_http_failures():
+    with http_settings():
         for path in sorted(root.glob("*.jsonl")):
             spool = Spool(path.stem, "", root)
             records = spool.records()

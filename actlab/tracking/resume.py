@@ -9,6 +9,7 @@ import torch
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from actlab import compat
 from actlab.errors import ActlabError
 from actlab.tracking.mlflow import mlruns_dir
 
@@ -49,6 +50,7 @@ def run_id_of_checkpoint(path: str | Path) -> tuple[str, str | None] | None:
     return (run_id, entry.get("tracking_uri")) if run_id else None
 
 
+@compat.overrides(ModelCheckpoint, *compat.CHECKPOINT_HOOKS)
 class ResumableCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` always holds the latest epoch, train metrics included.
 
@@ -64,6 +66,7 @@ class ResumableCheckpoint(ModelCheckpoint):
     _last_saves = 0
 
     def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, Any]) -> None:
+        # Overrides a private hook (checked by compat.overrides): counts the writes.
         super()._save_last_checkpoint(trainer, monitor_candidates)
         self._last_saves += 1
 
@@ -76,13 +79,13 @@ class ResumableCheckpoint(ModelCheckpoint):
         saves = self._last_saves
         super().on_train_epoch_end(trainer, pl_module)
         if self.save_last and self._fitting(trainer) and self._last_saves == saves:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            compat.save_last_checkpoint(self, trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if (
             self.save_last
-            and not self._should_save_on_train_epoch_end(trainer)
-            and not self._should_skip_saving_checkpoint(trainer)
+            and not compat.saves_on_train_epoch_end(self, trainer)
+            and not compat.skips_saving(self, trainer)
         ):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            compat.save_last_checkpoint(self, trainer)

@@ -293,7 +293,7 @@ def fitted_run(mlflow_server: Server, tmp_path_factory) -> str:
         f"actlab fit failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     client = MlflowClient(tracking_uri=mlflow_server.url)
-    experiment = client.get_experiment_by_name("actlab")
+    experiment = client.get_experiment_by_name("quickstart")
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
     return run.info.run_id
@@ -408,7 +408,7 @@ def test_auth_profile_refuses_requests_without_credentials(
                 url.replace("max_results=1", "max_results=10"), auth=admin, timeout=30
             ).json()["experiments"]
         }
-        assert "actlab" in names
+        assert "quickstart" in names
         token = base64.b64encode(b"admin:password1234").decode()
         legacy = requests.get(url, headers={"Authorization": f"Basic {token}"}, timeout=30)
         assert legacy.status_code == 401

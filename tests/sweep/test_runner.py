@@ -145,7 +145,7 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(
     assert by_head["softmax"].info.status == "FINISHED"
     assert by_head["relu"].info.status == "FINISHED"
     assert by_head["relu"].data.tags["sweep"] == "wdbc-sweep"
-    assert by_head["relu"].data.tags["model"] == "mlp"  # describe() still tags the run
+    assert by_head["relu"].data.tags["backbone"] == "mlp"  # describe() still tags the run
     assert "test/acc" in by_head["relu"].data.metrics
     failed = by_head["bogus"]
     assert failed.info.status == "FAILED"

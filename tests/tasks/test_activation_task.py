@@ -95,7 +95,7 @@ def test_cli_fit_logs_swap_report_and_names_run_by_spec(mlruns: Path) -> None:
     ]  # fmt: skip
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
-    [run] = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    [run] = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "mlp-cpaf_relu(k=3, granularity=element)-wdbc"
     assert run.data.tags["activation"] == "cpaf_relu(k=3, granularity=element)"

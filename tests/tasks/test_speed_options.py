@@ -86,7 +86,7 @@ def test_fit_with_channels_last_and_bf16(mlruns: Path) -> None:
     )
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
-    [run] = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    [run] = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.params["model.channels_last"] == "True"
     assert run.data.params["trainer.precision"] == "bf16-mixed"
@@ -126,7 +126,7 @@ def test_fit_with_compiled_backbone(mlruns: Path, tmp_path: Path) -> None:
     )
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
-    [run] = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    [run] = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
     assert run.info.status == "FINISHED" and run.data.params["model.compile"] == "True"
     [ckpt] = sorted(tmp_path.rglob("last.ckpt"))
     state = torch.load(ckpt, weights_only=False)["state_dict"]

@@ -12,6 +12,8 @@ from lightning import Callback, LightningModule, Trainer
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+from actlab import compat
+
 
 class ShiftedReLU(nn.Module):
     """``a * relu(x - b)`` with one ``(a, b)`` per channel: ``a``, ``b`` shaped ``(1, C)``.
@@ -77,7 +79,7 @@ class KillAtEpochEnd(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             # Called after every on_train_epoch_end hook, the checkpoint's included.
-            trainer._logger_connector.update_train_epoch_metrics = self.kill
+            compat.before_train_epoch_logging(trainer, self.kill)
 
 
 class PauseAtEpochEnd(Callback):

@@ -11,7 +11,12 @@ from torch import nn
 
 from actlab.tasks.classification import _metrics
 from actlab.tracking import activation_params as ap
-from actlab.tracking.confusion import confusion_csv, confusion_image
+from actlab.tracking.confusion import (
+    confusion_csv,
+    confusion_figure,
+    confusion_image,
+    confusion_title,
+)
 from actlab.tracking.features import project_2d
 
 
@@ -32,10 +37,12 @@ def test_activation_params_for_every_granularity(site: tuple[int, ...]) -> None:
     model = nn.Sequential(nn.Linear(2, 2), ABAct(site), nn.ReLU())
     acts = ap.trainable_activations(model)
     assert list(acts) == ["1"]
-    metrics = ap.summary_metrics(acts)
+    assert sorted(ap.summary_metrics(acts)) == ["z_act/00.1/a_mean", "z_act/00.1/b_mean"]
+    metrics = ap.summary_metrics(acts, ap.ALL_STATS)
     a = model[1].a.detach()
-    assert metrics["act/1/a_mean"] == pytest.approx(a.mean().item())
-    assert metrics["act/1/a_max"] == pytest.approx(a.max().item())
+    assert metrics["z_act/00.1/a_mean"] == pytest.approx(a.mean().item())
+    assert metrics["z_act/00.1/a_max"] == pytest.approx(a.max().item())
+    assert len(metrics) == 8
     x = torch.linspace(-1, 1, 5)
     y = ap.curve(model[1], x)
     assert y.shape == (5, max(1, int(np.prod(site))))
@@ -76,3 +83,62 @@ def test_project_2d_keeps_2d_and_projects_wider() -> None:
     assert not projected and points.shape == (50, 2)
     points, projected = project_2d(torch.randn(50, 7))
     assert projected and points.shape == (50, 2)
+
+
+def deep_net(layers: int) -> nn.Sequential:
+    return nn.Sequential(*[m for _ in range(layers) for m in (nn.Linear(3, 3), ABAct((3,)))])
+
+
+def test_metric_names_sort_in_network_order_after_the_headline_metrics() -> None:
+    acts = ap.trainable_activations(deep_net(13))
+    keys = [k for k in ap.summary_metrics(acts) if k.endswith("/a_mean")]
+    layers = [k.split("/")[1].split(".", 1)[1] for k in sorted(keys)]
+    assert layers == [str(2 * i + 1) for i in range(13)]  # 1, 3, ..., 25: not "11" before "3"
+    assert keys == sorted(keys)
+    assert all(k > "val/" and k > "train/" and k > "time/" for k in keys)
+
+
+@pytest.mark.parametrize(("layers", "shape"), [(1, (1, 1)), (2, (1, 2)), (3, (2, 2)), (17, (2, 2))])
+def test_activation_figures_have_at_most_two_columns_and_stay_near_square(
+    layers: int, shape: tuple[int, int]
+) -> None:
+    acts = ap.trainable_activations(deep_net(layers))
+    shown = ap.shown_layers(list(acts))
+    assert len(shown) == min(layers, ap.MAX_PANELS) and ap._grid(len(shown)) == shape
+    assert shown[0] == next(iter(acts)) and shown[-1] == list(acts)[-1]
+    for draw in (ap.scatter_image, ap.curves_image):
+        image = draw(acts, ap.snapshot(acts), "cpaf_relu(k=2), epoch 3\nrun-name")
+        height, width, _ = image.shape
+        assert 0.6 < width / height < 1.8, (draw.__name__, image.shape)
+        assert max(height, width) <= 800
+
+
+def test_activation_figures_label_axes_and_explain_lines(monkeypatch) -> None:
+    figures = []
+    real = ap.figure_to_array
+    monkeypatch.setattr(ap, "figure_to_array", lambda fig: figures.append(fig) or real(fig))
+    acts = ap.trainable_activations(deep_net(2))
+    ap.curves_image(acts, ap.snapshot(acts), "cpaf_relu(k=2), epoch 3")
+    ap.scatter_image(acts, ap.snapshot(acts), "cpaf_relu(k=2), epoch 3")
+    curves, scatter = figures
+    assert "cpaf_relu(k=2), epoch 3" in curves._suptitle.get_text()
+    ax = curves.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "f(x)")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["initial (site mean)", "learned, 3 single sites", "learned (site mean)"]
+    ax = scatter.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("$a_i$", "$b_i$")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "initial", "learned $i=0$", "learned $i=1$"
+    ]  # fmt: skip
+
+
+def test_confusion_figure_titles_split_epoch_accuracy_and_hides_zeros() -> None:
+    counts = torch.tensor([[5, 0], [2, 13]])
+    title = confusion_title("validation", counts, 4)
+    assert title == "validation, epoch 4: accuracy 90.0 % (n = 20)"
+    fig = confusion_figure(counts, ["malignant", "benign"], title)
+    ax = fig.axes[0]
+    assert ax.get_title() == title
+    assert sorted(t.get_text() for t in ax.texts) == ["13", "2", "5"]  # no "0"
+    assert min(t.get_fontsize() for t in ax.texts) >= 10

@@ -89,7 +89,7 @@ def test_outage_is_spooled_in_order_and_flushed_when_back(store, tmp_path: Path)
     log_everything(client, run_id, tmp_path, 4)  # offline: straight to the spool
     assert flaky.calls == calls
     client.set_terminated(run_id, "FINISHED")
-    assert client.pending() == 13
+    assert client.unsent() == 13
     assert client.flush() == 13  # still down: nothing lost, nothing sent
     flaky.down = False
     assert client.flush() == 0
@@ -175,7 +175,7 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
     assert run_actlab(["sync", "--tracking-uri", store]) == 0
     assert f"run {spool.stem} (created as run " in capsys.readouterr().out
     client = MlflowClient(store)
-    (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert run.info.run_name == "mlp-relu-wdbc" and run.info.status == "FINISHED"
     assert run.data.params["trainer.max_epochs"] == "2"
     for key in ("train/loss", "train/acc", "val/acc", "time/epoch_seconds"):

@@ -18,7 +18,7 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 
 def only_run(uri: str):
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert len(runs) == 1, [r.info.run_id for r in runs]
     return client, runs[0]
 

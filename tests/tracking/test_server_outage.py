@@ -89,17 +89,19 @@ def test_server_down_at_start_and_mid_run_the_fit_sends_everything_itself(tmp_pa
         (marks / "go-1").touch()  # epoch 1's flush creates the run and sends the spool
         wait_for(marks / "reached-2", fit)
         client = MlflowClient(uri)
-        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
         run_id = run.info.run_id
-        assert metric_steps(client, run_id, "val/acc") == [0, 1, 2]  # validated before the pause
+        # Metrics reach the server at epoch ends: epoch 2's validation (before this pause, which
+        # comes before actlab's epoch-end flush) is still queued in the fit.
+        assert metric_steps(client, run_id, "val/acc") == [0, 1]
         stop_server(server)
-        (marks / "go-2").touch()  # the rest of epoch 2 and epoch 3's validation are spooled
+        (marks / "go-2").touch()  # epoch 2's metrics and epoch 3's validation are spooled
         wait_for(marks / "reached-3", fit)
         server = start_server(tmp_path, port)
         (marks / "go-3").touch()  # epoch 3's flush sends it
         wait_for(marks / "reached-4", fit)
         assert metric_steps(client, run_id, "train/loss") == [0, 1, 2, 3]  # before the run ends
-        assert metric_steps(client, run_id, "val/acc") == [0, 1, 2, 3, 4]
+        assert metric_steps(client, run_id, "val/acc") == [0, 1, 2, 3]  # epoch 4's: queued
         (marks / "go-4").touch()
         output, errors = fit.communicate(timeout=300)
         assert fit.returncode == 0, errors[-3000:]
@@ -114,7 +116,7 @@ def test_server_down_at_start_and_mid_run_the_fit_sends_everything_itself(tmp_pa
             assert metric_steps(client, run_id, key) == list(range(5)), key
         assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
         paths = {a.path for a in client.list_artifacts(run_id, "confusion")}
-        assert {f"confusion/val_epoch{e:03d}.csv" for e in range(5)} <= paths
+        assert "confusion/val_epoch004.csv" in paths  # every 5 epochs and the last
         assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}
         assert len(client.search_runs([run.info.experiment_id])) == 1
         assert json.loads((mlruns / "spool" / "run_ids.json").read_text()) == {spool.stem: run_id}
@@ -154,7 +156,7 @@ def test_server_down_at_run_creation_trains_and_sync_creates_the_run(tmp_path: P
         assert f"run {spool.stem} (created as run " in sync.stdout
         assert not spool.exists()
         client = MlflowClient(uri)
-        (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+        (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
         run_id = run.info.run_id
         assert run.info.run_name == "mlp-relu-wdbc"
         assert run.data.tags["dataset"] == "wdbc"

@@ -19,7 +19,7 @@ def test_system_metrics_are_logged(mlruns: Path) -> None:
     ]  # fmt: skip
     assert run_actlab(args) == 0
     client = MlflowClient(tracking_uri(mlruns))
-    run = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])[0]
+    run = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])[0]
     assert run.info.status == "FINISHED"
     assert "system/cpu_utilization_percentage" in run.data.metrics
     assert "system/system_memory_usage_megabytes" in run.data.metrics

@@ -17,11 +17,12 @@ from tests.tracking.helpers import all_artifacts, image_steps, metric_steps
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 LAYERS = ("backbone.features.2", "backbone.features.4")  # the two swapped activations
+KEYS = ("z_act/00.backbone.features.2", "z_act/01.backbone.features.4")  # their metric keys
 
 
 def only_run(uri: str):
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     assert len(runs) == 1
     return client, runs[0]
 
@@ -43,6 +44,7 @@ def test_fit_digits_with_trainable_activation_logs_everything(mlruns: Path, tmp_
         "--tracking.thresholds", "[0.3, 0.9999]",
         "--tracking.params_every_n_epochs", "1",
         "--tracking.feature_scatter", "always",
+        "--tracking.activation_stats", "all",
     ]  # fmt: skip
     assert run_actlab(args) == 0
     client, run = only_run(tracking_uri(mlruns))
@@ -54,7 +56,7 @@ def test_fit_digits_with_trainable_activation_logs_everything(mlruns: Path, tmp_
         "val/recall", "val/f1", "val/best_acc", "val/best_epoch", "time/epoch_seconds",
         "time/samples_per_sec",
     ]  # fmt: skip
-    per_epoch += [f"act/{layer}/{p}_{s}" for layer in LAYERS for p in "ab" for s in ("mean", "std", "min", "max")]  # fmt: skip
+    per_epoch += [f"{key}/{p}_{s}" for key in KEYS for p in "ab" for s in ("mean", "std", "min", "max")]  # fmt: skip
     for key in per_epoch:
         assert metric_steps(client, run_id, key) == [0, 1], key
     assert len(metric_steps(client, run_id, "train/loss_step")) >= 2
@@ -77,10 +79,10 @@ def test_fit_digits_with_trainable_activation_logs_everything(mlruns: Path, tmp_
         for name in ("acc", "loss", "precision", "recall", "f1"):
             assert metric_steps(client, run_id, f"{prefix}/{name}") == [2], (prefix, name)
     # The (a, b) of the swapped activations moved away from their initial (1, 0).
-    assert metrics[f"act/{LAYERS[0]}/b_std"] > 0
+    assert metrics[f"{KEYS[0]}/b_std"] > 0
 
     files = all_artifacts(client, run_id)
-    assert image_steps(files, "confusion_val") == [0, 1]
+    assert image_steps(files, "confusion_val") == [1]  # every 5 epochs and the last one
     assert image_steps(files, "act_ab_scatter") == [0, 1]
     assert image_steps(files, "act_curves") == [0, 1]
     for key in ("confusion_test", "confusion_test_best", "features_test", "features_test_best"):
@@ -91,7 +93,8 @@ def test_fit_digits_with_trainable_activation_logs_everything(mlruns: Path, tmp_
     data = DigitsDataModule(test_fraction=0.3)  # as in the quickstart config
     data.setup()
     assert sum(int(v) for r in rows[1:] for v in r[1:]) == len(data.val_set)
-    for name in ("confusion/val_epoch000.csv", "confusion/test.csv", "confusion/test_best.csv"):
+    assert "confusion/val_epoch000.csv" not in files
+    for name in ("confusion/test.csv", "confusion/test_best.csv"):
         assert name in files
     test_rows = read_csv(client, run_id, "confusion/test.csv", tmp_path)
     assert sum(int(v) for r in test_rows[1:] for v in r[1:]) == len(data.test_set)
@@ -102,9 +105,7 @@ def test_fit_digits_with_trainable_activation_logs_everything(mlruns: Path, tmp_
         assert arrays[f"{LAYERS[0]}.a"].shape == (1, 32)
         assert arrays[f"{LAYERS[1]}.b"].shape == (1, 16)
     final = np.load(client.download_artifacts(run_id, "activation_params/final.npz", str(tmp_path)))
-    assert final[f"{LAYERS[0]}.a"].mean() == pytest.approx(
-        metrics[f"act/{LAYERS[0]}/a_mean"], abs=1e-5
-    )
+    assert final[f"{LAYERS[0]}.a"].mean() == pytest.approx(metrics[f"{KEYS[0]}/a_mean"], abs=1e-5)
 
 
 def test_wdbc_confusion_has_class_names_and_no_activation_artifacts(mlruns: Path, tmp_path):
@@ -115,7 +116,7 @@ def test_wdbc_confusion_has_class_names_and_no_activation_artifacts(mlruns: Path
     files = all_artifacts(client, run.info.run_id)
     assert image_steps(files, "confusion_val") == []
     assert not any(f.startswith("activation_params/") for f in files)
-    assert not any(k.startswith("act/") for k in run.data.metrics)
+    assert not any(k.startswith("z_act/") for k in run.data.metrics)
     # 128-64-32 MLP: pre-logits are 32-D, so `auto` draws no feature scatter.
     assert image_steps(files, "features_test") == []
     rows = read_csv(client, run.info.run_id, "confusion/test.csv", tmp_path)

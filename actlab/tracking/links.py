@@ -1,0 +1,68 @@
+"""Links into the MLflow UI that open a run, or an experiment's runs table, in its
+machine-learning view.
+
+MLflow 3 opens an experiment in its GenAI view (traces, evaluations) unless the page's URL says
+``workflowType=machine_learning``; its pages live behind a hash router
+(``<ui>/#/experiments/<id>/runs/<run id>``), so the query goes inside the fragment. A local
+store (SQLite, files) is seen through ``actlab ui`` (http://127.0.0.1:5000 by default); a
+tracking server serves its own UI at its URI. Pure functions: no MLflow import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+#: Where ``actlab ui`` serves a local store by default.
+DEFAULT_UI_HOST = "127.0.0.1"
+DEFAULT_UI_PORT = 5000
+#: The query that makes MLflow 3 show runs, metrics and charts rather than traces.
+ML_VIEW = "workflowType=machine_learning"
+
+
+def local_ui_url(host: str = DEFAULT_UI_HOST, port: int = DEFAULT_UI_PORT) -> str:
+    """The address ``actlab ui --host HOST --port PORT`` serves."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://{shown}:{port}"
+
+
+def ui_url(tracking_uri: str, local_ui: str | None = None) -> str:
+    """The UI's root for ``tracking_uri``: the server itself, or ``actlab ui``'s address.
+
+    Credentials in a server URI (``http://user:pw@host``) are left out of the link.
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        parts = urlsplit(tracking_uri)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return (local_ui or local_ui_url()).rstrip("/")
+
+
+def experiment_url(ui: str, experiment_id: str) -> str:
+    """The experiment's runs table in the machine-learning view."""
+    return f"{ui.rstrip('/')}/#/experiments/{quote(str(experiment_id))}?{ML_VIEW}"
+
+
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    """The run's page (overview, params, metrics, artifacts) in the machine-learning view."""
+    path = f"/#/experiments/{quote(str(experiment_id))}/runs/{quote(str(run_id))}"
+    return f"{ui.rstrip('/')}{path}?{ML_VIEW}"
+
+
+def is_local(tracking_uri: str) -> bool:
+    """Whether the store is read through ``actlab ui`` (not a tracking server)."""
+    return not tracking_uri.startswith(("http://", "https://"))
+
+
+def experiment_link(client: Any, tracking_uri: str, experiment: str) -> str | None:
+    """The runs-table link of the experiment named ``experiment`` (``None`` if it does not exist),
+    looked up through ``client`` (an ``MlflowClient`` of ``tracking_uri``)."""
+    found = client.get_experiment_by_name(experiment)
+    return None if found is None else experiment_url(ui_url(tracking_uri), found.experiment_id)
+
+
+def ui_hint(tracking_uri: str) -> str:
+    """What to do before a link of a local store opens: start ``actlab ui``."""
+    return "  (start the UI with `actlab ui`)" if is_local(tracking_uri) else ""

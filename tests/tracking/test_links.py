@@ -1,0 +1,47 @@
+"""Links into MLflow's machine-learning view (actlab/tracking/links.py) and where they are printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from actlab.tracking import links
+
+
+def test_links_open_the_machine_learning_view() -> None:
+    ui = links.ui_url("sqlite:////tmp/mlruns/mlflow.db")
+    assert ui == "http://127.0.0.1:5000"
+    assert links.experiment_url(ui, "3") == (
+        "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
+    )
+    assert links.run_url(ui, "3", "abc") == (
+        "http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
+    )
+    # A server is its own UI; credentials stay out of printed links.
+    assert links.ui_url("https://alice:secret@mlflow.lab:8443/prefix/") == (
+        "https://mlflow.lab:8443/prefix"
+    )
+    assert links.local_ui_url("0.0.0.0", 5123) == "http://127.0.0.1:5123"
+    assert links.ui_hint("sqlite:///x.db") and not links.ui_hint("http://h:5000")
+
+
+def test_actlab_ui_lists_each_experiments_runs_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from actlab.commands import print_experiment_links
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    ids = {name: client.create_experiment(name) for name in ("quickstart", "showcase-wdbc")}
+    print_experiment_links(uri, links.local_ui_url("127.0.0.1", 5001))
+    out = capsys.readouterr().out
+    for name, experiment_id in ids.items():
+        url = f"http://127.0.0.1:5001/#/experiments/{experiment_id}?workflowType=machine_learning"
+        assert f"  {name}: {url}" in out.splitlines()
+    experiment_id = ids["quickstart"]
+    assert links.experiment_link(client, uri, "quickstart").endswith(
+        f"/#/experiments/{experiment_id}?workflowType=machine_learning"
+    )
+    assert links.experiment_link(client, uri, "nope") is None

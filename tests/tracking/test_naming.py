@@ -1,0 +1,202 @@
+"""What a run is in MLflow: true and short params, its tags, name, description, experiment and
+dataset inputs; and the tracking client's explicit, scoped calls."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from actlab.sweep.runner import run_config
+from actlab.sweep.spec import SweepSpec
+from actlab.tracking import naming
+from actlab.tracking.config import run_params, trainer_defaults
+from actlab.tracking.resilience import HTTP_DEFAULTS, ResilientClient, http_settings
+from tests.helpers import CONFIGS, REPO, run_actlab, tracking_uri
+
+QUICKSTART = CONFIGS / "quickstart.yaml"
+SHORT = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+
+
+def only_run(mlruns: Path, experiment: str):
+    client = MlflowClient(tracking_uri(mlruns))
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return client, run
+
+
+def test_quickstart_run_has_the_values_it_used_and_few_params(mlruns: Path) -> None:
+    assert run_actlab(["fit", "--config", str(QUICKSTART), *SHORT]) == 0
+    client, run = only_run(mlruns, "quickstart")  # named after the config file
+    params, tags = run.data.params, run.data.tags
+    # The values linked from WDBC, not the class defaults (10, (1, 28, 28)).
+    assert params["model.num_classes"] == "2"
+    assert params["model.input_shape"] == "[30]"
+    # No activation swapped: the backbone's own, as the tag says (was "None").
+    assert params["model.activation"] == tags["activation"] == "relu"
+    assert params["model.activation_swapped"] == "False"
+    assert params["model.optimizer.lr"] == "0.001" and params["data.batch_size"] == "32"
+    assert params["tracking.confusion_every_n_epochs"] == "5"
+    # Trainer: only what differs from Lightning's defaults.
+    trainer = {k.split(".", 1)[1] for k in params if k.startswith("trainer.")}
+    assert trainer == {"max_epochs", "limit_train_batches", "accelerator", "log_every_n_steps",
+                       "deterministic", "enable_progress_bar", "enable_model_summary"}  # fmt: skip
+    assert len(params) < 60, len(params)  # was 111, about 50 of them trainer defaults
+    # Tags, name, description.
+    assert {k: tags[k] for k in ("backbone", "activation", "head", "dataset", "seed")} == {
+        "backbone": "mlp", "activation": "relu", "head": "softmax", "dataset": "wdbc", "seed": "0"
+    }  # fmt: skip
+    assert "model" not in tags
+    assert run.info.run_name == "mlp-relu-wdbc"
+    assert tags[naming.DESCRIPTION_TAG].startswith("Quickstart: 003's WDBC FFNN")
+    # One dataset input per split: the Dataset column and filter.
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert sorted(inputs) == ["test", "train", "val"]
+    assert {d.name for d in inputs.values()} == {"wdbc"}
+    sizes = {split: eval(d.profile)["num_rows"] for split, d in inputs.items()}  # noqa: S307
+    assert sizes == {"train": 358, "val": 40, "test": 171}  # 569 samples, 30 % test, 10 % val
+
+
+def test_digits_with_a_swapped_activation_logs_its_shapes_and_resolved_spec(mlruns: Path) -> None:
+    args = ["fit", "--config", str(QUICKSTART), *SHORT, "--data", "actlab.data.DigitsDataModule",
+            "--model.activation", "cpaf_relu(k=2)"]  # fmt: skip
+    assert run_actlab(args) == 0
+    _, run = only_run(mlruns, "quickstart")
+    params, tags = run.data.params, run.data.tags
+    from actlab.data import DigitsDataModule
+
+    assert params["model.num_classes"] == "10"
+    assert params["model.input_shape"] == str(list(DigitsDataModule().input_shape))
+    assert params["model.input_shape"] != "[1, 28, 28]"
+    # The canonical spec of the swap (its defaults, k=2 among them, left out), not None.
+    assert params["model.activation"] == tags["activation"] == "cpaf_relu"
+    assert params["model.activation_swapped"] == "True"
+    assert tags["dataset"] == "digits" and run.info.run_name.endswith("-digits")
+
+
+def test_experiment_is_the_config_file_else_the_dataset_and_a_named_one_wins(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert naming.experiment_from(["configs/data/cifar10.yaml", "my_model.yaml"], "c") == "my_model"
+    assert naming.experiment_from([], "wdbc") == "wdbc"
+    from actlab.tracking.mlflow import ActlabMLFlowLogger
+
+    named = ActlabMLFlowLogger(experiment_name="mine", tracking_uri=store)
+    named.describe("r", {"backbone": "mlp"}, experiment="quickstart")
+    assert named.experiment_name == "mine"
+    unnamed = ActlabMLFlowLogger(tracking_uri=store, tags={"seed": "7"})
+    assert unnamed.experiment_name == "actlab"  # without the CLI
+    unnamed.describe("r", {"backbone": "mlp", "seed": "0"}, "quickstart", "about")
+    assert unnamed.experiment_name == "quickstart" and unnamed.run_name == "r"
+    assert unnamed._artifact_location.endswith("/artifacts/quickstart")
+    assert unnamed.tags == {"backbone": "mlp", "seed": "7", naming.DESCRIPTION_TAG: "about"}
+
+
+def test_header_comment_is_the_leading_comment_block(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("# First line.\n#   indented\n#\n# last\nseed_everything: 0\n# not this\n")
+    assert naming.header_comment(path) == "First line.\n  indented\n\nlast"
+    path.write_text("seed_everything: 0\n")
+    assert naming.header_comment(path) == ""
+    assert naming.description_from([path, QUICKSTART, path]).startswith("Quickstart")
+
+
+def test_trainer_params_leave_lightning_defaults_out() -> None:
+    defaults = trainer_defaults()
+    config = {"trainer": {**defaults, "max_epochs": 3, "logger": {"class_path": "x"}},
+              "model": {"class_path": "M", "init_args": {"head": "relu"}}}  # fmt: skip
+    assert run_params(config) == {"trainer.max_epochs": 3, "model.class_path": "M",
+                                  "model.head": "relu"}  # fmt: skip
+
+
+def test_sweep_runs_are_named_from_axis_labels_and_seed_and_described(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("# The base of a sweep.\ntrainer: {max_epochs: 1}\n")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "experiment: heads\nbase: base.yaml\nseeds: [0, 1]\n"
+        "grid: {model.init_args.head: [softmax, relu]}\n"
+    )
+    spec = SweepSpec.load(sweep)
+    names = []
+    for run in spec.runs():
+        logger = run_config(run, "heads", "heads")["trainer"]["logger"]["init_args"]
+        names.append(logger["run_name"])
+        assert logger["description"] == "The base of a sweep."
+        assert logger["tags"]["seed"] == str(run.seed)
+    # Runs that differ by head or seed are named apart (were all `mlp-relu-wdbc`).
+    assert names == ["softmax seed0", "softmax seed1", "relu seed0", "relu seed1"]
+
+
+class RecordingClient:
+    """Records the calls and the HTTP settings MLflow would read during each."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str | None]]] = []
+
+    def __getattr__(self, name: str):
+        def call(*args, **kwargs):
+            self.calls.append((name, {k: os.environ.get(k) for k in HTTP_DEFAULTS}))
+
+        return call
+
+
+def test_http_settings_hold_only_during_actlab_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in HTTP_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")  # the user's choice wins
+    recorder = RecordingClient()
+    client = ResilientClient(recorder, "http://127.0.0.1:1")
+    client.set_tag("r", "k", "v")
+    client.get_run("r")
+    expected = {**HTTP_DEFAULTS, "MLFLOW_HTTP_REQUEST_TIMEOUT": "99"}
+    assert [c[1] for c in recorder.calls] == [expected, expected]
+    assert {k: os.environ.get(k) for k in HTTP_DEFAULTS} == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": None, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": None,
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "99",
+    }  # fmt: skip
+    with http_settings(), http_settings():  # nested: set once, removed at the outer end
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    local = ResilientClient(RecordingClient(), "sqlite:///x.db")
+    local.set_tag("r", "k", "v")  # a local store: MLflow's settings untouched
+    assert local._client.calls[0][1]["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] is None
+    from actlab.tracking.mlflow import ActlabMLFlowLogger
+
+    ActlabMLFlowLogger(tracking_uri="http://127.0.0.1:1")
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # not set for the process
+
+
+def test_the_client_has_only_its_explicit_calls() -> None:
+    client = ResilientClient(RecordingClient(), "sqlite:///x.db")
+    with pytest.raises(AttributeError):
+        client.delete_run  # noqa: B018 - not proxied: every call actlab makes is written out
+    client.log_batch("r", metrics=[])
+    assert client._client.calls[0][0] == "log_batch"
+
+
+#: Modules `actlab report` and `actlab sync` import: no torch, Lightning, timm or matplotlib at
+#: module level (they are imported inside the functions that draw or train).
+LIGHT = ["actlab/sweep/report.py", "actlab/tracking/resilience.py", "actlab/tracking/links.py",
+         "actlab/tracking/naming.py", "actlab/errors.py"]  # fmt: skip
+HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")
+
+
+def test_report_and_sync_modules_import_nothing_heavy_at_module_level() -> None:
+    for path in LIGHT:
+        tree = ast.parse((REPO / path).read_text())
+        for node in tree.body:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert name.split(".")[0] not in HEAVY, (path, name)
+                if name.startswith("actlab."):
+                    module = name.replace(".", "/") + ".py"
+                    assert module in LIGHT or name == "actlab.tracking", (path, name)
