@@ -112,11 +112,12 @@ def test_prelu_gets_the_tracking_of_the_ab_families() -> None:
     model(torch.randn(2, 1, 6, 6))
     acts = ap.trainable_activations(model)
     assert list(acts) == ["1", "2", "3"]
-    metrics = ap.summary_metrics(acts)
-    assert sorted(k for k in metrics if k.startswith("act/2/")) == [
-        "act/2/a_max", "act/2/a_mean", "act/2/a_min", "act/2/a_std",
+    metrics = ap.summary_metrics(acts, stats=ap.ALL_STATS)
+    assert sorted(k for k in metrics if k.startswith("z_act/01.2/")) == [
+        "z_act/01.2/a_max", "z_act/01.2/a_mean", "z_act/01.2/a_min", "z_act/01.2/a_std",
     ]  # fmt: skip
-    assert metrics["act/1/a_mean"] == pytest.approx(0.25) and metrics["act/3/a_std"] == 0.0
+    assert metrics["z_act/00.1/a_mean"] == pytest.approx(0.25)
+    assert metrics["z_act/02.3/a_std"] == 0.0
     arrays = np.load(io.BytesIO(ap.params_npz(acts)))
     assert sorted(arrays) == ["1.a", "2.a", "3.a"]
     assert arrays["2.a"].shape == (1, 4) and arrays["3.a"].shape == (1,)
