@@ -27,7 +27,12 @@ from typing import Any
 import yaml
 
 from actlab.sweep.spec import RunSpec, SweepSpec, set_key
-from actlab.tracking.mlflow import default_artifact_location, default_tracking_uri, mlruns_dir
+from actlab.tracking.store import (
+    default_artifact_location,
+    default_tracking_uri,
+    mlruns_dir,
+    sanitize_experiment_name,
+)
 
 #: Status of a run in the sweep's summary.
 FINISHED, FAILED, SKIPPED = "FINISHED", "FAILED", "SKIPPED"
@@ -134,7 +139,7 @@ class SweepRunner:
         self.workers = max(1, workers)
         self.gpus = visible_gpus() if gpus is None else gpus
         self.tracking_uri = tracking_uri or default_tracking_uri()
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.experiment)
+        safe = sanitize_experiment_name(self.experiment)
         self.workdir = workdir or mlruns_dir() / "sweeps" / safe
         self.timeout = timeout
         self.progress = progress

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from actlab.tracking.store import spool_dir
+
 log = logging.getLogger(__name__)
 
 #: Write methods of ``MlflowClient`` that are spooled when the server is unreachable.
@@ -53,13 +55,6 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
-
-
-def spool_dir() -> Path:
-    """``mlruns/spool/``: the pending writes of every run, one JSONL file per run."""
-    from actlab.tracking.mlflow import mlruns_dir
-
-    return mlruns_dir() / "spool"
 
 
 def new_pending_run_id() -> str:
