@@ -30,6 +30,7 @@ from actlab.sweep.spec import RunSpec, SweepSpec, set_key
 from actlab.tracking.store import (
     default_artifact_location,
     default_tracking_uri,
+    ensure_store,
     mlruns_dir,
     sanitize_experiment_name,
 )
@@ -88,10 +89,13 @@ def visible_gpus() -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    # Asked in a child process: the sweep driver itself never imports torch (nor starts CUDA).
+    probe = "import torch; print(torch.cuda.device_count())"
     try:
-        import torch
-
-        return [str(i) for i in range(torch.cuda.device_count())]
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+        )
+        return [str(i) for i in range(int(out.stdout.strip() or 0))]
     except Exception:  # noqa: BLE001
         return []
 
@@ -160,6 +164,7 @@ class SweepRunner:
         """Run every run not yet FINISHED; returns one result per run (skipped ones included)."""
         from mlflow.tracking import MlflowClient
 
+        ensure_store(self.tracking_uri)  # checked up front; created once if new (file lock)
         client = MlflowClient(self.tracking_uri)
         experiment_id = ensure_experiment(client, self.experiment, self.tracking_uri)
         done = finished_hashes(client, experiment_id)

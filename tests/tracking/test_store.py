@@ -50,3 +50,38 @@ def test_store_module_imports_only_the_standard_library() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_sqlite_reader_returns_what_mlflow_returns(tmp_path: Path) -> None:
+    import math
+
+    from mlflow.tracking import MlflowClient
+
+    uri = store.ensure_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(uri)
+    exp = client.create_experiment("e")
+    other = client.create_experiment("other")
+    client.create_run(other, tags={"x": "1"})
+    made = []
+    for i in range(3):
+        run = client.create_run(exp, tags={"activation": f"a{i}"}, start_time=1000 + i)
+        client.log_param(run.info.run_id, "p", str(i))
+        for step, value in ((0, 0.5), (2, 0.9), (1, 0.7)):
+            client.log_metric(run.info.run_id, "val/acc", value + i / 100, step=step)
+        client.log_metric(run.info.run_id, "loss", float("nan"))
+        client.set_terminated(run.info.run_id, "FINISHED" if i else "FAILED")
+        made.append(run.info.run_id)
+    client.delete_run(made[1])
+
+    stored = store.read_sqlite_runs(uri, "e")
+    expected = client.search_runs([exp], order_by=["attributes.start_time ASC"])
+    assert [r.run_id for r in stored] == [r.info.run_id for r in expected] == [made[0], made[2]]
+    for ours, theirs in zip(stored, expected, strict=True):
+        assert ours.status == theirs.info.status
+        assert ours.tags == theirs.data.tags and ours.params == theirs.data.params
+        assert ours.metrics.keys() == theirs.data.metrics.keys()
+        assert ours.metrics["val/acc"] == theirs.data.metrics["val/acc"]
+        assert math.isnan(ours.metrics["loss"]) and math.isnan(theirs.data.metrics["loss"])
+    with pytest.raises(store.StoreError, match="unknown experiment .* 'ee'; did you mean 'e'"):
+        store.read_sqlite_runs(uri, "ee")
+    assert store.read_sqlite_runs("http://127.0.0.1:1", "e") is None
