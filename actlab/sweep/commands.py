@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
-from actlab.cli import extra_command
+from actlab.cli.parsing import OneLineArgumentParser
 from actlab.errors import ActlabError
 from actlab.sweep.report import FORMATS, build_table, load_records, plot_curves, render
 from actlab.sweep.runner import FAILED, FINISHED, SweepRunner, run_sweep
 from actlab.sweep.spec import ReportSpec, SweepSpec
-from actlab.tracking.mlflow import default_tracking_uri
+from actlab.tracking.store import default_tracking_uri
 
 #: Exit statuses above this mean something else to shells.
 MAX_EXIT = 125
@@ -34,9 +34,8 @@ def _where(items: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in parse_assignments(items, "--where").items()}
 
 
-@extra_command("sweep", "run a sweep file's grid of runs (resumable, parallel, failures recorded)")
 def sweep(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="actlab sweep",
         description="Run every run of a sweep file not yet FINISHED in its MLflow experiment. "
         "Exit status: the number of failed runs (at most 125).",
@@ -68,6 +67,8 @@ def sweep(argv: list[str]) -> int:
     spec = SweepSpec.load(args.file)
     overrides = parse_assignments(args.set, "--set")
     gpus = None if args.gpus is None else [g for g in args.gpus.split(",") if g.strip()]
+    if args.dry_run and gpus is None:
+        gpus = []  # a dry run places no run on a GPU: no need to look for them
     runner = SweepRunner(
         spec,
         smoke=args.smoke,
@@ -96,9 +97,8 @@ def sweep(argv: list[str]) -> int:
     return min(len(failed), MAX_EXIT)
 
 
-@extra_command("report", "table a metric over an experiment or sweep (mean ± std, paper numbers)")
 def report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="actlab report",
         description="Table a metric over the FINISHED runs of an experiment: rows x columns of "
         "fields (axis.<name> tag, tag or param), mean ± std over the rest (seeds, folds).",

@@ -268,9 +268,20 @@ class Spool:
             os.fsync(f.fileno())
 
     def records(self) -> list[dict[str, Any]]:
+        """The spooled calls in order; lines that are not JSON (a write cut short when the
+        process was killed) are left out and their numbers kept in :attr:`skipped`."""
+        self.skipped: list[int] = []
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                self.skipped.append(number)
+        return records
 
     def replay(self, client: Any) -> int:
         """Send the pending calls in order through ``client``; returns how many are left.
