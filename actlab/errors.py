@@ -48,3 +48,8 @@ def find_user_error(err: BaseException) -> ActlabError | None:
             return current
         stack += [current.__cause__, current.__context__]
     return None
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: every run of whitespace, newlines included, becomes one space."""
+    return " ".join(str(text).split())

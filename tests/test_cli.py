@@ -477,7 +477,19 @@ def test_two_fits_at_once_on_a_fresh_store_both_finish(tmp_path: Path) -> None:
     assert {r.info.status for r in runs} == {"FINISHED"}
 
 
-# -- 17.9: a truncated spool line ---------------------------------------------------------------
+# -- 17.9: no failed run without its reason; a truncated spool line ------------------------------
+
+
+def test_a_data_error_in_setup_leaves_its_reason_on_the_failed_run(mlruns: Path, capsys) -> None:
+    missing = ["--data", "actlab.data.MNISTDataModule", "--data.root", str(mlruns.parent / "no")]
+    assert run_actlab([*ONE_EPOCH, *missing]) == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    (run,) = runs_of(tracking_uri(mlruns))
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == line.removeprefix("actlab: error: ")
+
+
+# -- a truncated spool line ---------------------------------------------------------------
 
 
 def test_sync_skips_a_truncated_spool_line_and_sends_the_rest(mlruns: Path, capsys) -> None:
@@ -499,3 +511,77 @@ def test_sync_skips_a_truncated_spool_line_and_sends_the_rest(mlruns: Path, caps
     tags = client.get_run(run.info.run_id).data.tags
     assert (tags["a"], tags["b"]) == ("1", "2")
     assert not spool.path.exists()
+
+
+# -- the soak test: kill -9 at random points, resume, every epoch logged once ------------------
+
+
+def wait_for_last_ckpt(
+    mlruns: Path, after: float, proc: subprocess.Popen, timeout: float = 300
+) -> float:
+    """Wait until a ``last.ckpt`` under ``mlruns`` is written after ``after``; returns its mtime."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        times = [p.stat().st_mtime for p in mlruns.glob("*/*/checkpoints/last.ckpt")]
+        if times and max(times) > after:
+            return max(times)
+        assert proc.poll() is None, f"the fit ended ({proc.returncode}) before a new last.ckpt"
+        time.sleep(0.02)
+    raise TimeoutError(f"no new last.ckpt under {mlruns}")
+
+
+@pytest.mark.slow
+def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path: Path) -> None:
+    import random
+
+    from tests.helpers import process_group
+
+    seed = int(os.environ.get("ACTLAB_SOAK_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"soak seed {seed}: replay with ACTLAB_SOAK_SEED={seed}")
+    rng = random.Random(seed)
+    epochs = 8
+    mlruns = tmp_path / "mlruns"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "ACTLAB_MLRUNS": str(mlruns),
+        "MLFLOW_TRACKING_URI": "",
+    }
+    args = [*ONE_EPOCH, "--trainer.max_epochs", str(epochs)]
+    epoch_seconds = None
+    for kill_round in range(3):
+        resume = [] if kill_round == 0 else ["--ckpt_path", "last"]
+        started = time.time()
+        with process_group([sys.executable, "-m", "actlab", *args, *resume], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
+            written = wait_for_last_ckpt(mlruns, started, proc)
+            if epoch_seconds is None:  # one epoch, from two consecutive last.ckpt writes
+                epoch_seconds = wait_for_last_ckpt(mlruns, written, proc) - written
+            delay = rng.uniform(0, 1.5 * epoch_seconds)
+            print(f"round {kill_round}: kill -9 {delay:.2f} s after a last.ckpt write")
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, (
+            f"round {kill_round} ended by itself: {err[-2000:]}"
+        )
+        (run,) = runs_of(tracking_uri(mlruns))
+        assert run.info.status == "RUNNING"  # killed: nobody could end it
+
+    result = actlab_subprocess([*args, "--ckpt_path", "last"], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming run {run.info.run_id} (mlp-relu-wdbc), RUNNING" in result.stderr
+    (final,) = runs_of(tracking_uri(mlruns))
+    assert final.info.run_id == run.info.run_id and final.info.status == "FINISHED"
+    client = MlflowClient(tracking_uri(mlruns))
+    for key in (
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "val/best_acc",
+        "time/epoch_seconds",
+    ):
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+        assert steps == list(range(epochs)), (key, steps, f"seed {seed}")
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test/acc")] == [epochs]

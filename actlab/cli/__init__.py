@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -18,7 +17,7 @@ from typing import Any, NoReturn
 import actlab
 from actlab.cli.commands import COMMANDS, load
 from actlab.cli.config_files import check_config_files
-from actlab.errors import find_user_error, unknown_name_message
+from actlab.errors import find_user_error, one_line, unknown_name_message
 from actlab.tracking.store import check_store
 
 #: Exit status of bad input (as argparse uses).
@@ -27,7 +26,7 @@ USAGE_ERROR = 2
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
     """Print ``actlab: error: <message>`` as one line on stderr and exit with ``code``."""
-    line = re.sub(r"\s*\n\s*", " ", str(message).strip()) or "invalid arguments"
+    line = one_line(message) or "invalid arguments"
     print(f"actlab: error: {line}", file=sys.stderr, flush=True)
     raise SystemExit(code)
 

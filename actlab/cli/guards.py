@@ -19,11 +19,13 @@ from typing import Any
 import torch
 from lightning import Callback, LightningModule, Trainer
 
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, one_line
 from actlab.tracking.callback import actlab_logger
 
 #: Run tag holding the one-line reason a fit failed.
 ERROR_TAG = "error"
+#: Longest reason kept in the tag (MLflow allows 8000 characters; a reason is one line).
+MAX_TAG_LENGTH = 2000
 #: Signals that end a fit with ``128 + signal``.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -135,7 +137,7 @@ def failure_reason(exception: BaseException) -> str:
         text = str(exception)
     else:
         text = f"{type(exception).__name__}: {exception}"
-    return " ".join(text.split())[:500] or type(exception).__name__
+    return one_line(text)[:MAX_TAG_LENGTH] or type(exception).__name__
 
 
 class RunFailure(Callback):
