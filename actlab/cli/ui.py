@@ -9,7 +9,7 @@ import socket
 import sys
 
 from actlab.errors import ActlabError
-from actlab.tracking.store import default_tracking_uri, mlruns_dir
+from actlab.tracking.store import default_tracking_uri, ensure_store, mlruns_dir
 
 
 def ui_command_line(host: str, port: int, tracking_uri: str) -> list[str]:
@@ -67,6 +67,7 @@ def ui(argv: list[str]) -> int:
         print(f"the tracking store is a server already: open {uri}")
         return 0
     check_port_free(args.host, args.port)
+    ensure_store(uri)  # a new store is created here, under the lock fits and sweeps take too
     cmd = ui_command_line(args.host, args.port, uri)
     print(f"MLflow UI for {uri} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
