@@ -22,6 +22,9 @@ def sync(argv: list[str]) -> int:
         "--tracking-uri", default=None, help="send to this URI instead of the recorded one"
     )
     args = parser.parse_args(argv)
+    if not any(spool_dir().glob("*.jsonl")):  # nothing to send: no need to load MLflow
+        print(f"nothing to send: {spool_dir()} is empty")
+        return 0
     damaged = damaged_records(spool_dir())
     left = replay(args.tracking_uri)
     for run_id, lines in damaged.items():
