@@ -402,8 +402,11 @@ def test_sigint_exits_130_and_fails_the_run(mlruns: Path, capsys) -> None:
             "--trainer.callbacks+=tests.lifecycle_helpers.SignalAtEpochEnd"]  # fmt: skip
     assert run_actlab(args) == 130
     (line,) = error_lines(capsys.readouterr().err)
-    assert "stopped by SIGINT" in line and "--ckpt_path last" in line
     (run,) = runs_of(tracking_uri(mlruns))
+    assert (
+        f"stopped by SIGINT: run {run.info.run_id} is FAILED; resume it with --ckpt_path last"
+        in line
+    )
     assert run.info.status == "FAILED" and run.data.tags["error"] == "stopped by SIGINT"
 
 
@@ -431,8 +434,8 @@ def test_sigterm_from_outside_exits_143_and_fails_the_run(tmp_path: Path) -> Non
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-3000:]
     (line,) = error_lines(err)
-    assert "stopped by SIGTERM" in line
     (run,) = runs_of(tracking_uri(mlruns))
+    assert f"stopped by SIGTERM: run {run.info.run_id} is FAILED" in line
     assert run.info.status == "FAILED" and run.data.tags["error"] == "stopped by SIGTERM"
 
 

@@ -37,6 +37,8 @@ class SignalExit(BaseException):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         self.name = signal.Signals(signum).name
+        #: The run the signal failed (set by :class:`RunFailure`; ``None`` if none had started).
+        self.run_id: str | None = None
         super().__init__(f"stopped by {self.name}")
 
     @property
@@ -151,5 +153,7 @@ class RunFailure(Callback):
             return
         try:
             logger.set_tags({ERROR_TAG: failure_reason(exception)})
+            if isinstance(exception, SignalExit):
+                exception.run_id = logger.run_id
         except Exception:  # noqa: BLE001 - never hide the error that stopped the fit
             pass

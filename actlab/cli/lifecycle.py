@@ -150,11 +150,11 @@ def plan_resume(
     """
     fit_hash = config_hash(ours)
     if ckpt_path == "last":
-        path = find_last_checkpoint(experiment or DEFAULT_EXPERIMENT, fit_hash)
+        path = find_last_checkpoint(experiment, fit_hash)
         if path is None:
             msg = (
                 f"--ckpt_path last: no last.ckpt of this configuration (experiment "
-                f"{experiment or DEFAULT_EXPERIMENT!r}, fit config {fit_hash}) under "
+                f"{experiment!r}, fit config {fit_hash}) under "
                 f"{mlruns_dir()}/*/*/checkpoints/; checkpoints of other configurations are never "
                 "resumed: give a checkpoint's path, or fit without --ckpt_path"
             )
@@ -272,9 +272,7 @@ class ActlabCLI(LightningCLI):
             config["ckpt_path"] = str(self._resume.checkpoint.path)
         else:
             path = (
-                find_last_checkpoint(
-                    self._experiment or DEFAULT_EXPERIMENT, config_hash(self._fit_config)
-                )
+                find_last_checkpoint(self._experiment, config_hash(self._fit_config))
                 if ckpt_path == "last"
                 else Path(ckpt_path)
             )
@@ -394,8 +392,10 @@ def run(args: list[str]) -> int:
         except MisconfigurationException as err:  # Lightning's word for a bad setting
             fail(f"invalid settings: {err}")
         except SignalExit as stop:
+            if stop.run_id is None:
+                fail(f"{stop} before its run was created", stop.exit_code)
             fail(
-                f"{stop}: the run (if it had started) is FAILED; resume it with --ckpt_path last",
+                f"{stop}: run {stop.run_id} is FAILED; resume it with --ckpt_path last",
                 stop.exit_code,
             )
     return 0

@@ -206,7 +206,9 @@ def checkpoint_of(path: Path, content: Mapping[str, Any]) -> Checkpoint:
     )
 
 
-def find_last_checkpoint(experiment: str, fit_hash: str, root: Path | None = None) -> Path | None:
+def find_last_checkpoint(
+    experiment: str | None, fit_hash: str, root: Path | None = None
+) -> Path | None:
     """The newest ``last.ckpt`` under ``<root>/<experiment id>/<run id>/checkpoints/`` stamped
     with ``experiment`` and ``fit_hash``; checkpoints of other fits are left alone."""
     root = root or mlruns_dir()

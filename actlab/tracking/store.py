@@ -82,6 +82,8 @@ class StoreError(ActlabError):
 
 #: URI schemes (before any ``+driver``) of the stores MLflow can track to.
 TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks")
+#: Tracking URIs that are a word, not ``scheme:...`` (Databricks workspaces).
+BARE_URIS = ("databricks", "databricks-uc", "uc")
 #: First bytes of an SQLite database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -128,6 +130,8 @@ def check_tracking_uri(uri: str) -> None:
             a host, or an SQLite database that is read-only or not a database.
     """
     source = f"{TRACKING_URI_ENV}={uri!r}" if os.environ.get(TRACKING_URI_ENV) == uri else repr(uri)
+    if uri in BARE_URIS:
+        return
     scheme, sep, rest = uri.partition(":")
     valid = (
         "valid: http(s)://HOST:PORT, sqlite:///PATH, postgresql://..., mysql://..., "
