@@ -588,3 +588,26 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert steps == list(range(epochs)), (key, steps, f"seed {seed}")
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test/acc")] == [epochs]
+
+
+def test_lightning_console_log_follows_the_current_stderr(capsys) -> None:
+    """``import lightning`` binds a handler to the stderr of that moment; in-process runs under
+    pytest replace and close that stream, and the next record failed with ``I/O operation on
+    closed file`` (the in-process CLI tests' flake)."""
+    import io
+    import logging
+
+    from actlab.cli.lifecycle import route_lightning_console
+
+    logger = logging.getLogger("lightning")
+    before = list(logger.handlers)
+    stale = io.StringIO()
+    logger.addHandler(logging.StreamHandler(stale))
+    stale.close()
+    try:
+        route_lightning_console()
+        logging.getLogger("lightning.pytorch.test").warning("still printed")
+    finally:
+        logger.handlers[:] = before
+    err = capsys.readouterr().err
+    assert "still printed" in err and "Logging error" not in err
