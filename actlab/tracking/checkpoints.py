@@ -56,6 +56,7 @@ RESUME_ONLY_KEYS = (
     "data.num_workers",
     "tracking.*",
     "checkpoint.*",
+    "*__path__*",  # where jsonargparse found a nested config file, not what it holds
 )
 #: ...except these, which name the experiment a run belongs to.
 KEPT_KEYS = ("trainer.logger.experiment_name",)
