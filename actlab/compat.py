@@ -23,7 +23,7 @@ What is used, and why:
   right where Lightning would log the epoch's train metrics (:func:`before_train_epoch_logging`).
 
 Elsewhere (another lane's module, to move here): ``LightningCLI._instantiate_trainer``
-(``actlab/cli.py`` adds the rich progress bar).
+(``actlab/cli/lifecycle.py`` adds the rich progress bar).
 """
 
 from __future__ import annotations

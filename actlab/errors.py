@@ -32,3 +32,24 @@ def unknown_name_message(kind: str, name: str, valid: list[str], *, show: int = 
     listed = ", ".join(sorted(valid)[:show])
     more = f" (and {len(valid) - show} more)" if len(valid) > show else ""
     return f"{head}valid: {listed}{more}"
+
+
+def find_user_error(err: BaseException) -> ActlabError | None:
+    """The :class:`ActlabError` behind ``err`` (jsonargparse and Lightning wrap errors raised in
+    ``__init__`` and hooks), or ``None`` when ``err`` is a bug that should keep its traceback."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [err]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ActlabError):
+            return current
+        stack += [current.__cause__, current.__context__]
+    return None
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: every run of whitespace, newlines included, becomes one space."""
+    return " ".join(str(text).split())

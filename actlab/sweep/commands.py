@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from actlab.cli import extra_command
+from actlab.cli.parsing import OneLineArgumentParser
 from actlab.errors import ActlabError
 from actlab.sweep.report import (
     FORMATS,
@@ -26,10 +26,9 @@ from actlab.sweep.runner import (
     LocalExecutor,
     SweepRunner,
     run_sweep,
-    safe_name,
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec
-from actlab.tracking.mlflow import default_tracking_uri
+from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
 
 #: Exit statuses above this mean something else to shells.
 MAX_EXIT = 125
@@ -124,9 +123,8 @@ def make_executor(args: argparse.Namespace) -> Executor:
     return RayExecutor(shared_dir=args.shared_dir, timeout=args.timeout, **options)
 
 
-@extra_command("sweep", "run a sweep file's grid of runs (resumable, parallel, failures recorded)")
 def sweep(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="actlab sweep",
         description="Run every run of a sweep file not yet FINISHED in its MLflow experiment. "
         "Exit status: the number of failed runs (at most 125).",
@@ -163,7 +161,7 @@ def sweep(argv: list[str]) -> int:
         smoke=args.smoke,
         overrides=overrides,
         tracking_uri=args.tracking_uri,
-        workdir=args.shared_dir / safe_name(spec.experiment_name(args.smoke))
+        workdir=args.shared_dir / sanitize_experiment_name(spec.experiment_name(args.smoke))
         if args.shared_dir
         else None,
         progress=not args.no_progress,
@@ -199,9 +197,8 @@ def _print_experiment_link(tracking_uri: str, experiment: str, file: Any = None)
         print(f"open the runs: {url}{links.ui_hint(tracking_uri)}", file=file)
 
 
-@extra_command("report", "table a metric over an experiment or sweep (mean ± std, paper numbers)")
 def report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="actlab report",
         description="Table a metric over the FINISHED runs of an experiment: rows x columns of "
         "fields (axis.<name> tag, tag or param), mean ± std over the rest (seeds, folds).",

@@ -63,7 +63,7 @@ PRELOAD = (
     "PIL.Image",
     "rich",
     "actlab.cli",
-    "actlab.commands",
+    "actlab.cli.lifecycle",
     "actlab.activations",
     "actlab.data",
     "actlab.models",

@@ -175,6 +175,11 @@ def build_table(
 
 def load_records(tracking_uri: str, experiment: str) -> list[RunRecord]:
     """Every run of ``experiment`` (oldest first), as :class:`RunRecord`."""
+    from actlab.tracking.store import read_sqlite_runs
+
+    stored = read_sqlite_runs(tracking_uri, experiment)  # a local store: no MLflow import
+    if stored is not None:
+        return [RunRecord(r.run_id, r.tags, r.params, r.metrics, r.status) for r in stored]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)

@@ -42,19 +42,18 @@ import yaml
 
 from actlab.distributed import PARENT_PID_ENV
 from actlab.sweep.spec import RunSpec, SweepSpec, set_key
+from actlab.tracking.store import (
+    default_artifact_location,
+    default_tracking_uri,
+    ensure_store,
+    mlruns_dir,
+    sanitize_experiment_name,
+)
 
 #: Status of a run in the sweep's summary.
 FINISHED, FAILED, SKIPPED = "FINISHED", "FAILED", "SKIPPED"
 #: Tag holding the error of a failed run.
 ERROR_TAG = "sweep.error"
-
-
-def _store() -> Any:
-    """actlab's tracking-store helpers (``mlruns_dir``, ``default_tracking_uri``, ...), imported
-    on first use: today they live beside the logger, which imports Lightning."""
-    from actlab.tracking import mlflow as store
-
-    return store
 
 
 @dataclass
@@ -115,11 +114,6 @@ class Executor(Protocol):
         """Release what :meth:`open` took; no run of this executor outlives it."""
 
 
-def safe_name(experiment: str) -> str:
-    """``experiment`` as a folder name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
-
-
 def run_config(run: RunSpec, experiment: str, sweep: str) -> dict[str, Any]:
     """The config file content of ``run``: its merged config plus the logger's experiment, run
     name (:attr:`RunSpec.name`: its axis labels and seed), description and tags."""
@@ -142,7 +136,7 @@ def ensure_experiment(client: Any, name: str, tracking_uri: str) -> str:
         return experiment.experiment_id
     try:
         return client.create_experiment(
-            name, artifact_location=_store().default_artifact_location(tracking_uri, name)
+            name, artifact_location=default_artifact_location(tracking_uri, name)
         )
     except Exception:  # noqa: BLE001 - created meanwhile by another process
         return client.get_experiment_by_name(name).experiment_id
@@ -418,20 +412,21 @@ class SweepRunner:
     def tracking_uri(self) -> str:
         """The MLflow store of the sweep (resolved on first use, as ``actlab fit`` does)."""
         if self._tracking_uri is None:
-            self._tracking_uri = _store().default_tracking_uri()
+            self._tracking_uri = default_tracking_uri()
         return self._tracking_uri
 
     @property
     def workdir(self) -> Path:
         """Folder of the run configs and logs."""
         if self._workdir is None:
-            self._workdir = _store().mlruns_dir() / "sweeps" / safe_name(self.experiment)
+            self._workdir = mlruns_dir() / "sweeps" / sanitize_experiment_name(self.experiment)
         return self._workdir
 
     def execute(self, on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
         """Run every run not yet FINISHED; returns one result per run (skipped ones included)."""
         from mlflow.tracking import MlflowClient
 
+        ensure_store(self.tracking_uri)  # checked up front; created once if new (file lock)
         self.executor.open(self)  # refuses a set-up that cannot work before anything is written
         try:
             client = MlflowClient(self.tracking_uri)

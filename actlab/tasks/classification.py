@@ -57,8 +57,56 @@ def create_backbone(
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except TypeError as err:  # an unknown keyword in backbone_kwargs
-        msg = f"model {name!r} rejected its arguments {sorted(kwargs)}: {err}"
-        raise ActlabError(msg) from err
+        raise ActlabError(rejected_arguments_message(name, err, kwargs)) from err
+
+
+#: Arguments actlab passes to every backbone itself (from the data), never a user's to set.
+GIVEN_BY_ACTLAB = ("num_classes", "in_chans", "input_size", "img_size", "pretrained")
+
+
+def rejected_arguments_message(name: str, err: TypeError, given: dict[str, Any]) -> str:
+    """``model 'mlp' has no argument 'hidden_size'; did you mean 'hidden_sizes'? valid: ...``:
+    the valid names are the parameters of the class the model function builds."""
+    import inspect
+    import re
+    import sys
+
+    found = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(err))
+    if found is None:
+        return f"model {name!r} rejected its arguments {sorted(given)}: {err}"
+    cls_name, argument = found.groups()
+    module = sys.modules.get(getattr(timm.models.model_entrypoint(name), "__module__", ""))
+    cls = getattr(module, cls_name, None)
+    if not isinstance(cls, type):
+        return f"model {name!r} has no argument {argument!r} ({err})"
+    valid = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in ("self", *GIVEN_BY_ACTLAB)
+    ]
+    return unknown_name_message(f"argument of model {name!r} (backbone_kwargs)", argument, valid)
+
+
+def check_input_shape(name: str, backbone: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Raise :class:`ActlabError` if ``backbone`` cannot take samples shaped ``input_shape``:
+    a model whose first layer is an ``nn.Conv<d>d`` needs ``d + 1`` dimensions (``(C, H, W)``
+    for 2-D), which ``data.flatten`` and ``data.pca_components`` take away."""
+    first = next((m for m in backbone.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if first is None:
+        return
+    dims = len(first.kernel_size) + 1
+    if len(input_shape) == dims:
+        return
+    layer = next(n for n, m in backbone.named_modules() if m is first)
+    shape = "(C, H, W)" if dims == 3 else f"{dims}-D"
+    msg = (
+        f"model {name!r} takes samples shaped {shape} (its first layer {layer} is a "
+        f"{type(first).__name__}), but the data gives samples shaped {tuple(input_shape)}: "
+        "turn off data.flatten, give data.pca_reshape with data.pca_components, "
+        "or choose a model for flat inputs (mlp)"
+    )
+    raise ActlabError(msg)
 
 
 #: ``backbone_kwargs`` keys that name an activation (002's nets vary conv and FC separately).
@@ -167,6 +215,7 @@ class ClassificationModule(LightningModule):
         self.backbone = create_backbone(
             backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
         )
+        check_input_shape(backbone, self.backbone, tuple(input_shape))
         self.swap_report = None
         self.activation_name = self._apply_activation(activation, tuple(input_shape))
         self.channels_last = channels_last

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,43 +14,22 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from actlab import compat
 from actlab.tracking.naming import DESCRIPTION_TAG
-from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id, spool_dir
+from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_run_id
+from actlab.tracking.store import (  # noqa: F401  (MLRUNS_DIR: importable from here as before)
+    DEFAULT_EXPERIMENT,
+    MLRUNS_DIR,
+    default_artifact_location,
+    default_tracking_uri,
+    mlruns_dir,
+    spool_dir,
+)
 
 log = logging.getLogger(__name__)
 
-#: Folder of the local store (``mlruns/mlflow.db``), its artifacts and checkpoints.
-MLRUNS_DIR = "mlruns"
-#: Experiment of a run that neither names one nor is described by the CLI (which names it
-#: after the config file or the dataset, see :mod:`actlab.tracking.naming`).
-DEFAULT_EXPERIMENT = "actlab"
 #: Param values longer than this are cut (MLflow's limit is 6000 characters).
 MAX_PARAM_LENGTH = 6000
 #: Metrics in one ``log_batch`` at most (MLflow's limit).
 MAX_BATCH_METRICS = 1000
-
-
-def mlruns_dir() -> Path:
-    """Absolute path of ``mlruns/`` (``ACTLAB_MLRUNS`` overrides), created on first use."""
-    path = Path(os.environ.get("ACTLAB_MLRUNS", MLRUNS_DIR)).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else SQLite at ``mlruns/mlflow.db``; read at call time."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{mlruns_dir() / 'mlflow.db'}"
-
-
-def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
-    """Artifacts of a local SQLite store go under ``mlruns/artifacts/``; servers choose their own."""
-    if not tracking_uri.startswith("sqlite:"):
-        return None
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
-    return (db.parent / "artifacts" / safe).as_uri()
 
 
 def is_epoch_metric(key: str) -> bool:

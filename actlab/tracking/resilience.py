@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from actlab.tracking.store import spool_dir
+
 log = logging.getLogger(__name__)
 
 #: Prefix of the local id of a run the server has not created yet.
@@ -42,13 +44,6 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
-
-
-def spool_dir() -> Path:
-    """``mlruns/spool/``: the pending writes of every run, one JSONL file per run."""
-    from actlab.tracking.mlflow import mlruns_dir
-
-    return mlruns_dir() / "spool"
 
 
 def new_pending_run_id() -> str:
@@ -275,9 +270,20 @@ class Spool:
             os.fsync(f.fileno())
 
     def records(self) -> list[dict[str, Any]]:
+        """The spooled calls in order; lines that are not JSON (a write cut short when the
+        process was killed) are left out and their numbers kept in :attr:`skipped`."""
+        self.skipped: list[int] = []
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                self.skipped.append(number)
+        return records
 
     def replay(self, client: Any) -> int:
         """Send the pending calls in order through ``client``; returns how many are left.

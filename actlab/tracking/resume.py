@@ -1,53 +1,16 @@
-"""Resuming a fit: find the checkpoint (``--ckpt_path last``) and the MLflow run it belongs to."""
+"""Resuming a fit: the checkpoint callback whose ``last.ckpt`` always holds the latest epoch.
+
+Which checkpoint a fit resumes, and checking it, is :mod:`actlab.tracking.checkpoints`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import torch
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from actlab import compat
-from actlab.errors import ActlabError
-from actlab.tracking.mlflow import mlruns_dir
-
-#: Checkpoint file names ``--ckpt_path last`` looks for (``last-v1.ckpt`` after a name clash).
-LAST_PATTERNS = ("last.ckpt", "last-v*.ckpt")
-
-
-def find_last_checkpoint(root: Path | None = None) -> Path | None:
-    """The most recently written ``last.ckpt`` under ``mlruns/<experiment>/<run>/checkpoints``."""
-    root = root or mlruns_dir()
-    found = [p for pattern in LAST_PATTERNS for p in root.glob(f"*/*/checkpoints/{pattern}")]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def resolve_checkpoint(ckpt_path: str | Path) -> Path:
-    """``last`` -> the newest ``last.ckpt`` under ``mlruns/``; a path must exist."""
-    if str(ckpt_path) == "last":
-        path = find_last_checkpoint()
-        if path is None:
-            msg = (
-                f"--ckpt_path last: no last.ckpt under {mlruns_dir()}/*/*/checkpoints/; "
-                "give the checkpoint's path instead"
-            )
-            raise ActlabError(msg)
-        return path
-    path = Path(ckpt_path)
-    if not path.is_file():
-        msg = f"--ckpt_path {ckpt_path}: no such checkpoint file"
-        raise ActlabError(msg)
-    return path
-
-
-def run_id_of_checkpoint(path: str | Path) -> tuple[str, str | None] | None:
-    """``(run id, tracking URI)`` stored in a checkpoint by the tracking callback, if any."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    entry = checkpoint.get("actlab") or {}
-    run_id = entry.get("mlflow_run_id")
-    return (run_id, entry.get("tracking_uri")) if run_id else None
 
 
 @compat.overrides(ModelCheckpoint, *compat.CHECKPOINT_HOOKS)

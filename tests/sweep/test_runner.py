@@ -149,7 +149,7 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(
     assert "test/acc" in by_head["relu"].data.metrics
     failed = by_head["bogus"]
     assert failed.info.status == "FAILED"
-    assert "invalid value for 'head'" in failed.data.tags["sweep.error"]
+    assert "invalid value for 'model.head'" in failed.data.tags["sweep.error"]
 
     again = SweepRunner(SweepSpec.load(path), tracking_uri=uri, progress=False).execute()
     capsys.readouterr()

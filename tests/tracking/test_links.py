@@ -30,7 +30,7 @@ def test_links_open_the_machine_learning_view() -> None:
 def test_actlab_ui_lists_each_experiments_runs_link(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from actlab.commands import print_experiment_links
+    from actlab.cli.ui import print_experiment_links
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)

@@ -74,6 +74,9 @@ def test_resume_does_not_log_the_checkpoints_train_metrics_twice(mlruns: Path) -
     loss = max(history, key=lambda m: m.step).value
     assert saved["train_epoch_metrics"]["metrics"]["train/loss"] == pytest.approx(loss)
     assert "train/acc" in saved["train_epoch_metrics"]["metrics"]
+    # A FINISHED run is never reopened (its checkpoint starts a new run): make it the run of a
+    # fit that crashed after logging its last epoch, which `--ckpt_path last` resumes in place.
+    client.set_terminated(run.info.run_id, "FAILED")
     assert run_actlab([*args, "3", "--ckpt_path", "last"]) == 0
     client, resumed = only_run(tracking_uri(mlruns))
     assert resumed.info.run_id == run.info.run_id

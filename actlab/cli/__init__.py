@@ -1,0 +1,106 @@
+"""The ``actlab`` command: LightningCLI's fit/validate/test/predict plus actlab's own subcommands.
+
+:func:`main` only dispatches: each subcommand's module is imported when it runs
+(:mod:`actlab.cli.commands` names where each lives), so ``actlab --help``, ``report``, ``sync``,
+``ui`` and ``sweep`` load neither torch, Lightning nor timm. The pieces of the training commands:
+:mod:`~actlab.cli.lifecycle` (LightningCLI subclass: resume, naming, the second test, signals),
+:mod:`~actlab.cli.errors` (jsonargparse's errors as one line), :mod:`~actlab.cli.summary`
+(what is printed after a fit).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import actlab
+from actlab.cli.commands import COMMANDS, load
+from actlab.cli.config_files import check_config_files
+from actlab.errors import find_user_error, one_line, unknown_name_message
+from actlab.tracking.store import check_store
+
+#: Exit status of bad input (as argparse uses).
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
+    """Print ``actlab: error: <message>`` as one line on stderr and exit with ``code``."""
+    line = one_line(message) or "invalid arguments"
+    print(f"actlab: error: {line}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def print_help() -> None:
+    """Top-level help: Lightning's subcommands and actlab's own."""
+    training = [(n, c.help) for n, c in COMMANDS.items() if c.group == "training"]
+    own = sorted((n, c.help) for n, c in COMMANDS.items() if c.group == "actlab")
+    lines = [
+        f"actlab {actlab.__version__}: activation-function experiments on timm backbones, tracked in MLflow.",
+        "",
+        "usage: actlab <command> [options]      (actlab <command> --help for a command's options)",
+        "",
+        "training (LightningCLI; --config FILE ..., --print_config, --trainer.* --model.* --data.*):",
+        *(f"  {name:<10} {help}" for name, help in training),
+        "",
+        "actlab:",
+        *(f"  {name:<10} {help}" for name, help in own),
+        "",
+        "options: -h/--help, --version",
+    ]
+    print("\n".join(lines))
+
+
+def uses_default_store(args: Sequence[str]) -> bool:
+    """Whether a training command line will write to the store (no ``--help``,
+    ``--print_config`` or ``--trainer.logger false``)."""
+    if any(a in ("-h", "--help") or a.startswith("--print_config") for a in args):
+        return False
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag == "--trainer.logger" and value.lower() in ("false", "null", "none"):
+            return False
+    return not any(a.lower() in ("--trainer.logger=false", "--trainer.logger=null") for a in args)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``actlab`` console script and ``python -m actlab``; exits with the
+    command's status (2 for bad input, reported as one ``actlab: error:`` line)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print_help()
+        raise SystemExit(0)
+    if args[0] == "--version":
+        print(f"actlab {actlab.__version__}")
+        raise SystemExit(0)
+    try:
+        if args[0].startswith("-"):  # LightningCLI's options before the subcommand
+            from actlab.cli.lifecycle import run
+
+            code = run(args)
+        elif args[0] in COMMANDS:
+            if COMMANDS[args[0]].group == "training":  # one line, before torch is imported
+                check_config_files(args)
+                if uses_default_store(args):
+                    check_store()
+            code = load(args[0])(args[1:])
+        else:
+            fail(unknown_name_message("command", args[0], list(COMMANDS)))
+    except Exception as err:  # noqa: BLE001 - user errors become one line, bugs keep their traceback
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        fail(str(user_error), getattr(user_error, "exit_code", USAGE_ERROR))
+    raise SystemExit(code)
+
+
+def __getattr__(name: str) -> Any:
+    """``ActlabCLI`` and ``ActlabArgumentParser`` stay importable from here (loaded on use)."""
+    if name == "ActlabCLI":
+        from actlab.cli.lifecycle import ActlabCLI
+
+        return ActlabCLI
+    if name == "ActlabArgumentParser":
+        from actlab.cli.errors import ActlabArgumentParser
+
+        return ActlabArgumentParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
