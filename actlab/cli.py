@@ -176,7 +176,9 @@ def unknown_option_message(name: str, argv: Sequence[str]) -> str:
         except (ImportError, AttributeError):
             pass
     linked = {"self", "num_classes", "input_shape"}
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in linked]
+    # data modules pass their base options on through **kwargs: option_names() walks the MRO
+    names = getattr(cls, "option_names", lambda: list(inspect.signature(cls.__init__).parameters))()
+    valid = [p for p in names if p not in linked or group == "data"]
     return unknown_name_message(f"option of {group} ({cls.__name__})", name, valid)
 
 

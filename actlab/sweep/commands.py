@@ -12,7 +12,7 @@ from actlab.cli import extra_command
 from actlab.errors import ActlabError
 from actlab.sweep.report import FORMATS, build_table, load_records, plot_curves, render
 from actlab.sweep.runner import FAILED, FINISHED, SweepRunner, run_sweep
-from actlab.sweep.spec import ReportSpec, SweepSpec
+from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
 from actlab.tracking.mlflow import default_tracking_uri
 
 #: Exit statuses above this mean something else to shells.
@@ -60,6 +60,14 @@ def sweep(argv: list[str]) -> int:
     parser.add_argument(
         "--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="AXIS=LABEL",
+        help="run only the runs with this label on this axis (repeatable: axes all match, "
+        "labels of one axis are alternatives), e.g. --where section=4.2",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds one run may take")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -78,10 +86,17 @@ def sweep(argv: list[str]) -> int:
         timeout=args.timeout,
         progress=not args.no_progress,
     )
+    total = len(runner.runs)
+    if args.where:
+        runner.runs = spec.select(runner.runs, parse_where(args.where, args.file))
     if args.dry_run:
         for run in runner.runs:
             print(f"{run.index:4d}  {run.config_hash}  {run.name}")
-        print(f"{len(runner.runs)} runs in experiment {runner.experiment!r}")
+        selected = f" (--where {' '.join(args.where)}: {len(runner.runs)} of {total})"
+        print(
+            f"{len(runner.runs)} runs in experiment {runner.experiment!r}"
+            + (selected if args.where else "")
+        )
         return 0
     results = run_sweep(runner)
     failed = [r for r in results if r.status == FAILED]
