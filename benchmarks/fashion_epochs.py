@@ -3,7 +3,8 @@
 Times the training steps (forward, backward, Adam) of 004 §4.2's net per activation and of 003's
 FFNN and CNN per head, on batches shaped like the real data (60,000 training images: 469 steps
 of 128 for 004, 235 of 256 for 003), one thread, every variant measured in turn in each round so
-that load on a shared machine hits them alike; the median round is reported. ``--profile``
+that load on a shared machine hits them alike; the median round is reported, with its ratio to
+the first variant of the same paper (004: ReLU; 003: the FFNN with a softmax head). ``--profile``
 adds torch.profiler's op table of one variant, split into actlab's own ops (the fused activation
 kernels and their compiled graphs) and the rest.
 
@@ -37,9 +38,12 @@ ACTIVATIONS_004 = [
 TRAIN_IMAGES = 60_000
 
 
-def step_004(activation: str, channels_last: bool, batch: int = 128) -> Callable[[], None]:
+def step_004(
+    activation: str, channels_last: bool, batch: int = 128, net_kwargs: dict | None = None
+) -> Callable[[], None]:
     torch.manual_seed(0)
-    net = create_backbone("cpaf_fashion_cnn", 10, (1, 28, 28), **FASHION_NET)
+    kwargs = FASHION_NET if net_kwargs is None else net_kwargs
+    net = create_backbone("cpaf_fashion_cnn", 10, (1, 28, 28), **kwargs)
     swap_activations(net, activation)
     x, y = torch.randn(batch, 1, 28, 28), torch.randint(10, (batch,))
     if channels_last:
@@ -81,6 +85,11 @@ def variants(channels_last: bool) -> dict[str, tuple[Callable[[], None], int]]:
         out[f"004 cpaf_fashion_cnn {act}"] = (step_004(act, False), -(-TRAIN_IMAGES // 128))
         if channels_last:
             out[f"004 cpaf_fashion_cnn {act} NHWC"] = (step_004(act, True), -(-TRAIN_IMAGES // 128))
+    for act in ("relu", "cpaf_relu(k=2, granularity=element)"):  # the net's defaults: 19,042 sites
+        out[f"004 cpaf_fashion_cnn(padding=1, pool after each) {act}"] = (
+            step_004(act, False, net_kwargs={}),
+            -(-TRAIN_IMAGES // 128),
+        )
     for model in ("agarap_ffnn", "agarap_cnn"):
         for head in ("softmax", "relu"):
             out[f"003 {model} head={head}"] = (step_003(model, head), -(-TRAIN_IMAGES // 256))
@@ -99,13 +108,13 @@ def measure(cases: dict[str, tuple[Callable[[], None], int]], rounds: int, steps
                 step()
             times[name].append((time.process_time() - start) / steps)
     relu = {"004": None, "003": None}
-    print(f"{'variant':58s} {'ms/step':>8s} {'s/epoch':>8s} {'x ReLU':>7s}")
+    print(f"{'variant':66s} {'ms/step':>8s} {'s/epoch':>8s} {'x first':>7s}")
     for name, (_, per_epoch) in cases.items():
         med = sorted(times[name])[len(times[name]) // 2]
         paper = name[:3]
         if relu[paper] is None:  # the first variant of each paper is its baseline
             relu[paper] = med
-        print(f"{name:58s} {med * 1000:8.1f} {med * per_epoch:8.1f} {med / relu[paper]:7.2f}")
+        print(f"{name:66s} {med * 1000:8.1f} {med * per_epoch:8.1f} {med / relu[paper]:7.2f}")
 
 
 def profile(activation: str, steps: int) -> None:
