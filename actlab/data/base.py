@@ -157,17 +157,18 @@ class ActlabDataModule(LightningDataModule):
     A subclass is its constants (``name``, ``class_names``, ``stored_shape``) and
     :meth:`load_splits`, plus an ``__init__`` that takes its own options and passes the rest on
     with ``super().__init__(**kwargs)``: the options below are documented here only, and
-    LightningCLI (jsonargparse) follows ``**kwargs`` into this signature, so ``--data.<option>``
-    and ``actlab fit --help`` see them on every subclass. The base carves a seeded, stratified
-    validation split from the training part and serves all splits from memory. ``num_classes``
-    and ``input_shape`` are known at construction time, so the CLI links them into the model
-    before any data is read.
+    LightningCLI (jsonargparse) follows ``**kwargs`` into this signature, so
+    ``--data.init_args.<option>`` works and ``actlab fit --data.help <class>`` lists them on every
+    subclass (:meth:`option_names` lists them in Python). The base carves a seeded, stratified
+    validation split from the training part and serves all splits from memory (or from what
+    :meth:`make_dataset` wraps). ``num_classes`` and ``input_shape`` are known at construction
+    time, so the CLI links them into the model before any data is read.
 
     :meth:`setup` runs one pipeline, in this order: load the splits; pick the validation split
-    (fold ``fold`` of ``folds`` if ``folds`` is set, else the test split if ``val_on_test``, else
-    ``val_fraction`` of every class); draw ``samples_per_class`` from what is left for training; the subclass's
-    :meth:`fit_preprocessing`; then ``flatten``, ``standardize``, ``pca_components`` and
-    ``pca_reshape``, each fitted on the training split only.
+    (fold ``fold`` of ``folds`` if ``folds`` is set, else the test split if ``val_on_test``,
+    else ``val_fraction`` of every class); draw ``samples_per_class`` from what is left for
+    training; the subclass's :meth:`fit_preprocessing`; then ``flatten``, ``standardize``,
+    ``pca_components`` and ``pca_reshape``, each fitted on the training split only.
 
     Args:
         batch_size: samples per training batch (evaluation uses the same).
