@@ -98,9 +98,9 @@ def main() -> None:
     common = ["--trainer.max_epochs", "1"]
     if args.synthetic:
         common += ["--data", "actlab.data.SyntheticDataModule",
-                   "--data.sample_shape", "[3, 32, 32]", "--data.num_classes", "10",
+                   "--data.input_shape", "[3, 32, 32]", "--data.num_classes", "10",
                    "--data.train_samples", str(args.samples), "--data.test_samples", "512",
-                   "--data.val_fraction", "0"]  # fmt: skip
+                   "--data.val_on_test", "true"]  # fmt: skip
     if args.cpu:
         common += ["--trainer.accelerator", "cpu", "--model.compile", "false",
                    "--trainer.precision", "32-true"]  # fmt: skip

@@ -42,7 +42,7 @@ def fit(activation: str, args: argparse.Namespace, store: str, root: Path) -> No
     if args.root:
         cmd += ["--data.root", str(args.root)]
     else:
-        cmd += ["--data", "actlab.data.SyntheticDataModule", "--data.sample_shape", "[3, 32, 32]",
+        cmd += ["--data", "actlab.data.SyntheticDataModule", "--data.input_shape", "[3, 32, 32]",
                 "--data.num_classes", "10", "--data.train_samples", str(args.samples),
                 "--data.test_samples", "1000", "--data.noise", str(args.noise),
                 "--data.batch_size", "128"]  # fmt: skip

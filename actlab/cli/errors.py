@@ -213,7 +213,9 @@ def unknown_option_message(name: str, argv: Sequence[str]) -> str:
             cls = getattr(importlib.import_module(module or "actlab.data"), attr)
         except (ImportError, AttributeError):
             pass
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *LINKED)]
+    # data modules pass their base options on through **kwargs: option_names() walks the MRO
+    names = getattr(cls, "option_names", lambda: list(inspect.signature(cls.__init__).parameters))()
+    valid = [p for p in names if p != "self" and (p not in LINKED or group == "data")]
     return unknown_name_message(f"option of {group} ({cls.__name__})", name, valid)
 
 

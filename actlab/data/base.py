@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from lightning import LightningDataModule
@@ -46,7 +47,7 @@ class TensorDataset(Dataset):
 
 
 def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Collate for :class:`TensorDataset`: ``__getitems__`` already returns a stacked batch."""
+    """Collate of the base's loaders: the datasets' ``__getitems__`` return a stacked batch."""
     return batch
 
 
@@ -153,22 +154,28 @@ def fit_pca(x: torch.Tensor, n_components: int) -> tuple[torch.Tensor, torch.Ten
 class ActlabDataModule(LightningDataModule):
     """Base of every actlab data module.
 
-    Subclasses set the class constants and implement :meth:`load_splits`; the base carves a
-    seeded, stratified validation split from the training part when the dataset has none, and
-    serves all splits from memory. ``num_classes`` and ``input_shape`` are known at construction
+    A subclass is its constants (``name``, ``class_names``, ``stored_shape``) and
+    :meth:`load_splits`, plus an ``__init__`` that takes its own options and passes the rest on
+    with ``super().__init__(**kwargs)``: the options below are documented here only, and
+    LightningCLI (jsonargparse) follows ``**kwargs`` into this signature, so
+    ``--data.init_args.<option>`` works and ``actlab fit --data.help <class>`` lists them on every
+    subclass (:meth:`option_names` lists them in Python). The base carves a seeded, stratified
+    validation split from the training part and serves all splits from memory (or from what
+    :meth:`make_dataset` wraps). ``num_classes`` and ``input_shape`` are known at construction
     time, so the CLI links them into the model before any data is read.
 
     :meth:`setup` runs one pipeline, in this order: load the splits; pick the validation split
-    (fold ``fold`` of ``folds`` if ``folds`` is set, else ``val_fraction`` of every class, else
-    the test split); draw ``samples_per_class`` from what is left for training; the subclass's
-    :meth:`fit_preprocessing`; then ``flatten``, ``standardize``, ``pca_components`` and
-    ``pca_reshape``, each fitted on the training split only.
+    (fold ``fold`` of ``folds`` if ``folds`` is set, else the test split if ``val_on_test``,
+    else ``val_fraction`` of every class); draw ``samples_per_class`` from what is left for
+    training; the subclass's :meth:`fit_preprocessing`; then ``flatten``, ``standardize``,
+    ``pca_components`` and ``pca_reshape``, each fitted on the training split only.
 
     Args:
         batch_size: samples per training batch (evaluation uses the same).
         num_workers: loader worker processes; 0 loads in the main process (fastest in memory).
-        val_fraction: part of the training split held out for validation, per class; 0 uses
-            the test split for validation.
+        val_fraction: part of the training split held out for validation, per class (seeded,
+            stratified). 0 is an error unless ``val_on_test`` or ``folds`` says where
+            validation runs instead.
         seed: seed of every split this module draws.
         samples_per_class: train on this many seeded samples of every class (002: 500 per
             digit); larger than a class's training samples is an error.
@@ -178,6 +185,12 @@ class ActlabDataModule(LightningDataModule):
             "10-fold stratified CV" (``folds: 10``, one run per ``fold`` in 0..9, CV accuracy =
             mean of the runs' ``val/acc``, test accuracy on the official test split).
         fold: which fold validates, ``0 <= fold < folds``.
+        val_on_test: validate on the test split and train on the whole training split
+            (``val_fraction`` is not used). Then ``val/*``, the best checkpoint and its
+            ``test_best/*`` are chosen on the data ``test/*`` reports, so it is off by default
+            and a run that uses it records ``data.val_on_test: true`` in its params. For papers
+            that tracked the test set during training and report the final weights (004 §4.2,
+            Fig. 13) or their best epoch on it (000).
         flatten: serve every sample as one feature vector (for MLPs).
         standardize: subtract the training mean and divide by the training std of every
             feature (003 standardises before PCA); images are flattened for it and reshaped
@@ -194,17 +207,21 @@ class ActlabDataModule(LightningDataModule):
     name: ClassVar[str] = "dataset"
     #: Class names in label order, for confusion-matrix axes.
     class_names: ClassVar[list[str]] = []
+    #: Shape of one sample as the dataset stores it, before ``flatten``/PCA (images:
+    #: ``(C, H, W)``); a class constant, or set in ``__init__`` where an option decides it.
+    stored_shape: tuple[int, ...] = ()
 
     def __init__(
         self,
+        *,
         batch_size: int = 64,
         num_workers: int = 0,
         val_fraction: float = 0.1,
         seed: int = 0,
-        *,
         samples_per_class: int | None = None,
         folds: int | None = None,
         fold: int = 0,
+        val_on_test: bool = False,
         flatten: bool = False,
         standardize: bool = False,
         pca_components: int | None = None,
@@ -227,8 +244,29 @@ class ActlabDataModule(LightningDataModule):
         if folds is None and fold != 0:
             msg = f"fold={fold} is set but folds is null; set folds (e.g. folds: 10)"
             raise ActlabError(msg)
+        if folds is not None and val_on_test:
+            msg = (
+                f"folds={folds} validates on fold {fold} but val_on_test=true asks for the "
+                "test split; set one of them"
+            )
+            raise ActlabError(msg)
+        if val_fraction == 0 and folds is None and not val_on_test:
+            msg = (
+                "val_fraction=0 leaves no validation split, and validating on the test split "
+                "would choose val/* and the best checkpoint (test_best/*) on the data test/* "
+                "reports; set val_fraction > 0 (e.g. 0.1), folds, or val_on_test: true to "
+                "validate on the test split knowingly"
+            )
+            raise ActlabError(msg)
         if pca_components is not None and pca_components < 1:
             msg = f"pca_components must be >= 1 or null, got {pca_components}"
+            raise ActlabError(msg)
+        features = math.prod(self.stored_shape) if self.stored_shape else None
+        if pca_components is not None and features is not None and pca_components > features:
+            msg = (
+                f"pca_components={pca_components} exceeds the {features} features of a "
+                f"{self.name} sample {list(self.stored_shape)}"
+            )
             raise ActlabError(msg)
         if pca_reshape is not None:
             pca_reshape = tuple(int(d) for d in pca_reshape)
@@ -248,6 +286,7 @@ class ActlabDataModule(LightningDataModule):
         self.samples_per_class = samples_per_class
         self.folds = folds
         self.fold = fold
+        self.val_on_test = val_on_test
         self.flatten = flatten or pca_components is not None
         self.standardize = standardize
         self.pca_components = pca_components
@@ -264,23 +303,41 @@ class ActlabDataModule(LightningDataModule):
         """Number of classes (linked to ``model.num_classes``)."""
         return len(self.class_names)
 
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one stored sample before ``flatten``/PCA (images: ``(C, H, W)``)."""
-        raise NotImplementedError
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every ``__init__`` option of ``cls``, its own first, then each base's (through the MRO).
+
+        ``inspect.signature(cls.__init__)`` stops at ``**kwargs``; this is the list
+        LightningCLI accepts for ``--data.init_args.<option>``.
+        """
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if not issubclass(klass, ActlabDataModule):
+                break
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for param in inspect.signature(init).parameters.values():
+                if param.name != "self" and param.kind not in (
+                    param.VAR_KEYWORD,
+                    param.VAR_POSITIONAL,
+                ):
+                    if param.name not in names:
+                        names.append(param.name)
+        return names
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input sample without the batch dimension (linked to the model).
 
-        ``sample_shape`` after the options: PCA gives ``(pca_components,)`` or ``pca_reshape``,
-        ``flatten`` gives ``(prod(sample_shape),)``.
+        ``stored_shape`` after the options: PCA gives ``(pca_components,)`` or ``pca_reshape``,
+        ``flatten`` gives ``(prod(stored_shape),)``.
         """
         if self.pca_components is not None:
             return self.pca_reshape or (self.pca_components,)
         if self.flatten:
-            return (math.prod(self.sample_shape),)
-        return tuple(self.sample_shape)
+            return (math.prod(self.stored_shape),)
+        return tuple(self.stored_shape)
 
     def load_splits(self) -> Splits:
         """Read the dataset and return its splits as tensors (inputs float, targets long)."""
@@ -302,21 +359,29 @@ class ActlabDataModule(LightningDataModule):
             rest, held = kfold_split(y_train, self.folds, self.fold, self.seed)
             splits.val = (x_train[held], y_train[held])
             x_train, y_train = x_train[rest], y_train[rest]
+        elif self.val_on_test:
+            splits.val = splits.test
         elif splits.val is None:
-            if self.val_fraction > 0:
-                rest, held = stratified_split(y_train, self.val_fraction, self.seed)
-                splits.val = (x_train[held], y_train[held])
-                x_train, y_train = x_train[rest], y_train[rest]
-            else:
-                splits.val = splits.test
+            rest, held = stratified_split(y_train, self.val_fraction, self.seed)
+            splits.val = (x_train[held], y_train[held])
+            x_train, y_train = x_train[rest], y_train[rest]
         if self.samples_per_class is not None:
             chosen = balanced_subset(y_train, self.samples_per_class, self.seed)
             x_train, y_train = x_train[chosen], y_train[chosen]
         x_train, x_val, x_test = self.fit_preprocessing(x_train, splits.val[0], splits.test[0])
         x_train, x_val, x_test = self._fit_features(x_train, x_val, x_test)
-        self.train_set = TensorDataset(x_train, y_train)
-        self.val_set = TensorDataset(x_val, splits.val[1])
-        self.test_set = TensorDataset(x_test, splits.test[1])
+        self.train_set = self.make_dataset(x_train, y_train, train=True)
+        self.val_set = self.make_dataset(x_val, splits.val[1], train=False)
+        self.test_set = self.make_dataset(x_test, splits.test[1], train=False)
+
+    def make_dataset(self, inputs: Any, targets: torch.Tensor, train: bool) -> Dataset:
+        """The dataset serving one split: a :class:`TensorDataset` of in-memory inputs.
+
+        A subclass whose :meth:`load_splits` returns another kind of inputs (any sequence that
+        an index tensor can subscript, e.g. image files) wraps them here; ``train`` tells the
+        training split from the evaluation ones.
+        """
+        return TensorDataset(inputs, targets)
 
     def _fit_features(
         self, x_train: torch.Tensor, x_val: torch.Tensor, x_test: torch.Tensor
@@ -353,13 +418,15 @@ class ActlabDataModule(LightningDataModule):
         """Fit preprocessing on the training inputs only and apply it to every split."""
         return x_train, x_val, x_test
 
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             msg = f"{type(self).__name__}.setup() has not run"
             raise RuntimeError(msg)
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         # tensors on an accelerator are gathered in the main process: workers cannot share them
-        workers = 0 if dataset.inputs.device.type != "cpu" else self.num_workers
+        inputs = getattr(dataset, "inputs", None)
+        on_cpu = not isinstance(inputs, torch.Tensor) or inputs.device.type == "cpu"
+        workers = self.num_workers if on_cpu else 0
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -368,6 +435,7 @@ class ActlabDataModule(LightningDataModule):
             collate_fn=collate_batch,
             generator=generator,
             persistent_workers=workers > 0,
+            pin_memory=workers > 0 and torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -69,10 +69,7 @@ class CIFAR10DataModule(VisionDataModule):
     and augments with a random 32x32 crop after 4-pixel padding plus a horizontal flip
     (``augment: true``).
 
-    Args:
-        root, download, normalize, augment, crop_padding, batch_size, num_workers,
-            val_fraction, seed, samples_per_class, folds, fold, flatten, standardize,
-            pca_components, pca_reshape, on_device: see :class:`VisionDataModule`.
+    Options: those of :class:`VisionDataModule` and :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "cifar10"
@@ -83,7 +80,7 @@ class CIFAR10DataModule(VisionDataModule):
     ]  # fmt: skip
     mean: ClassVar[tuple[float, ...]] = (0.4914, 0.4822, 0.4465)
     std: ClassVar[tuple[float, ...]] = (0.2470, 0.2435, 0.2616)
-    image_shape: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+    stored_shape = (3, 32, 32)
     folder: ClassVar[str] = "cifar-10-batches-py"
     train_files: ClassVar[tuple[str, ...]] = tuple(f"data_batch_{i}" for i in range(1, 6))
     test_files: ClassVar[tuple[str, ...]] = ("test_batch",)
@@ -91,12 +88,8 @@ class CIFAR10DataModule(VisionDataModule):
     label_key: ClassVar[str] = "labels"
     names_key: ClassVar[str] = "label_names"
     torchvision_class: ClassVar[str] = "CIFAR10"
-    #: Number of classes, known before the meta file is read.
-    n_classes: ClassVar[int] = 10
-
-    @property
-    def num_classes(self) -> int:
-        return self.n_classes
+    #: Number of classes, known before the meta file is read (linked to the model).
+    num_classes: ClassVar[int] = 10  # type: ignore[misc]  # a constant where the base computes it
 
     @property
     def base_dir(self) -> Path:
@@ -154,10 +147,7 @@ class CIFAR100DataModule(CIFAR10DataModule):
     fine labels; the 100 class names come from ``meta``'s ``fine_label_names``, read by
     :meth:`setup` (the class count, 100, is known before that).
 
-    Args:
-        root, download, normalize, augment, crop_padding, batch_size, num_workers,
-            val_fraction, seed, samples_per_class, folds, fold, flatten, standardize,
-            pca_components, pca_reshape, on_device: see :class:`VisionDataModule`.
+    Options: those of :class:`VisionDataModule` and :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "cifar100"
@@ -172,4 +162,4 @@ class CIFAR100DataModule(CIFAR10DataModule):
     label_key: ClassVar[str] = "fine_labels"
     names_key: ClassVar[str] = "fine_label_names"
     torchvision_class: ClassVar[str] = "CIFAR100"
-    n_classes: ClassVar[int] = 100
+    num_classes: ClassVar[int] = 100  # type: ignore[misc]

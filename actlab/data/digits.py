@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -14,48 +14,16 @@ class DigitsDataModule(ActlabDataModule):
 
     Args:
         test_fraction: part of the samples held out for testing, per class.
-        batch_size, num_workers, val_fraction, seed, samples_per_class, folds, fold, flatten,
-            standardize, pca_components, pca_reshape, on_device: see :class:`ActlabDataModule`.
+        **kwargs: the options of :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "digits"
     class_names: ClassVar[list[str]] = [str(d) for d in range(10)]
+    stored_shape = (1, 8, 8)
 
-    def __init__(
-        self,
-        test_fraction: float = 0.2,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        samples_per_class: int | None = None,
-        folds: int | None = None,
-        fold: int = 0,
-        flatten: bool = False,
-        standardize: bool = False,
-        pca_components: int | None = None,
-        pca_reshape: tuple[int, ...] | None = None,
-        on_device: bool = False,
-    ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            val_fraction,
-            seed,
-            samples_per_class=samples_per_class,
-            folds=folds,
-            fold=fold,
-            flatten=flatten,
-            standardize=standardize,
-            pca_components=pca_components,
-            pca_reshape=pca_reshape,
-            on_device=on_device,
-        )
+    def __init__(self, test_fraction: float = 0.2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.test_fraction = test_fraction
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return (1, 8, 8)
 
     def load_splits(self) -> Splits:
         from sklearn.datasets import load_digits

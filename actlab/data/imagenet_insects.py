@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from actlab.data.base import Splits
 from actlab.data.vision import (
     CorruptDatasetError,
     DatasetNotFoundError,
@@ -36,6 +38,23 @@ def insect_classes() -> tuple[tuple[str, str], ...]:
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+class ImageFiles:
+    """A list of image files that an index tensor can subscript, as the base splits inputs.
+
+    :meth:`ActlabDataModule.setup` picks folds, validation and ``samples_per_class`` subsets
+    with ``inputs[indices]``; this makes a list of paths take part without decoding anything.
+    """
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: torch.Tensor | Sequence[int]) -> ImageFiles:
+        return ImageFiles([self.paths[i] for i in torch.as_tensor(index).tolist()])
 
 
 class ImageFileDataset(Dataset):
@@ -70,33 +89,40 @@ class ImageFileDataset(Dataset):
             raise CorruptDatasetError(msg) from err
         return self.transform(image), label
 
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = [self[i][0] for i in indices]
+        return torch.stack(images), self.targets[torch.as_tensor(indices, dtype=torch.long)]
+
 
 class ImageNetInsectsDataModule(VisionDataModule):
     """000's forest insects: ImageNet-1k classes 300-326 (27 classes), images from disk.
 
     Reads an ILSVRC-style folder ``<root>/train/<wnid>/*.JPEG`` (other WNIDs in it are ignored);
-    the 27 WNIDs and names come from ``timm.data.ImageNetInfo``. Every class's files are sorted,
-    shuffled with ``seed`` and split into ``val_per_class`` validation images and the rest for
-    training (000: 200 and 1,100 per class; the images on disk are counted, not assumed). With a
-    pre-split ``<root>/val/<wnid>/*.JPEG`` next to ``train/``, that folder is the validation split
-    and ``val_per_class`` is ignored. The test split is the validation split: 000 reports
-    top-1 validation error.
+    the 27 WNIDs and names come from ``timm.data.ImageNetInfo``. The test split is 000's
+    validation set: ``<root>/val/<wnid>/*.JPEG`` when that folder exists, else
+    ``val_per_class`` images of every class of ``train/`` (sorted, shuffled with ``seed``; 000:
+    200 per class, the rest, about 1,100, train; the images on disk are counted, not assumed).
+    Validation, folds and ``samples_per_class`` then come from the base like for every dataset:
+    ``val_fraction`` of the training images by default; 000 selects its best epoch on the set
+    it reports, which is ``val_on_test: true``.
 
     Training images get a random-resized crop of ``image_size`` and a horizontal flip
     (``augment``); evaluation images are resized (shorter side ``resize_size``) and
     center-cropped to ``image_size``. Images are decoded on the fly in loader workers (35,100
-    photos do not fit in memory), so set ``num_workers``.
+    photos do not fit in memory), so set ``num_workers``. ``flatten``, ``standardize``, PCA and
+    ``on_device`` need the pixels in memory: then every image is decoded once with the
+    evaluation transform and ``augment`` becomes the base's batch-wise random crop
+    (``crop_padding``) and flip.
 
     Args:
         root: folder holding ``train/`` (and optionally ``val/``).
         download: ImageNet cannot be downloaded automatically; ``true`` is an error.
         image_size: side of the square crops (000: 256).
         resize_size: shorter side before the evaluation center crop; None uses ``image_size``.
-        val_per_class: validation images per class carved from ``train/`` (000: 200).
-        normalize: ImageNet per-channel mean/std normalisation.
-        augment: random-resized crop and horizontal flip for training images.
-        samples_per_class: train on this many seeded images of every class.
-        batch_size, num_workers, seed: see :class:`ActlabDataModule`.
+        val_per_class: test images per class carved from ``train/`` when there is no ``val/``
+            (000: 200).
+        num_workers: as in :class:`ActlabDataModule`, here 4 by default (JPEG decoding).
+        **kwargs: the other options of :class:`VisionDataModule` and :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "imagenet_insects"
@@ -109,44 +135,28 @@ class ImageNetInsectsDataModule(VisionDataModule):
     def __init__(
         self,
         root: str | Path = "data/imagenet",
-        download: bool = False,
         image_size: int = 256,
         resize_size: int | None = None,
         val_per_class: int = 200,
-        normalize: bool = True,
-        augment: bool = False,
-        samples_per_class: int | None = None,
-        batch_size: int = 64,
         num_workers: int = 4,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root=root,
-            download=download,
-            normalize=normalize,
-            augment=augment,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            val_fraction=0.0,
-            seed=seed,
-            samples_per_class=samples_per_class,
-        )
         if image_size < 1 or (resize_size is not None and resize_size < image_size):
             msg = f"need image_size >= 1 and resize_size >= image_size, got {image_size}, {resize_size}"
             raise ActlabError(msg)
         if val_per_class < 1:
             msg = f"val_per_class must be >= 1, got {val_per_class}"
             raise ActlabError(msg)
+        self.stored_shape = (3, image_size, image_size)
+        super().__init__(root=root, num_workers=num_workers, **kwargs)
         self.image_size = image_size
         self.resize_size = resize_size or image_size
         self.val_per_class = val_per_class
-        self.train_set: ImageFileDataset | None = None  # type: ignore[assignment]
-        self.val_set: ImageFileDataset | None = None  # type: ignore[assignment]
-        self.test_set: ImageFileDataset | None = None  # type: ignore[assignment]
 
     @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return (3, self.image_size, self.image_size)
+    def in_memory(self) -> bool:
+        """Whether the pixels are decoded once into tensors (flatten, standardize, PCA, on_device)."""
+        return self.flatten or self.standardize or self.on_device
 
     def files_present(self) -> bool:
         return (self.root / "train").is_dir()
@@ -173,7 +183,7 @@ class ImageNetInsectsDataModule(VisionDataModule):
         return [split_dir / w for w in self.wnids]
 
     def list_splits(self) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
-        """``(train, val)`` lists of ``(file, label)``, deterministic for a given ``seed``."""
+        """``(train, test)`` lists of ``(file, label)``, deterministic for a given ``seed``."""
         train_dir, val_dir = self.root / "train", self.root / "val"
         if not train_dir.is_dir():
             if self.download:
@@ -182,7 +192,7 @@ class ImageNetInsectsDataModule(VisionDataModule):
             raise DatasetNotFoundError(not_found_message(self.name, self.root, train_dir, layout))
         val_dirs = self._class_dirs(val_dir) if val_dir.is_dir() else None
         generator = torch.Generator().manual_seed(self.seed)
-        train, val = [], []
+        train, test = [], []
         for label, folder in enumerate(self._class_dirs(train_dir)):
             files = _image_files(folder)
             if val_dirs is not None:
@@ -197,18 +207,18 @@ class ImageNetInsectsDataModule(VisionDataModule):
                 order = torch.randperm(len(files), generator=generator).tolist()
                 held = sorted(files[i] for i in order[: self.val_per_class])
                 files = sorted(files[i] for i in order[self.val_per_class :])
-            if self.samples_per_class is not None:
-                if len(files) < self.samples_per_class:
-                    msg = (
-                        f"samples_per_class={self.samples_per_class} exceeds the {len(files)} "
-                        f"training images of {folder.name} ({self.class_names[label]})"
-                    )
-                    raise ActlabError(msg)
-                order = torch.randperm(len(files), generator=generator).tolist()
-                files = sorted(files[i] for i in order[: self.samples_per_class])
             train += [(f, label) for f in files]
-            val += [(f, label) for f in held]
-        return train, val
+            test += [(f, label) for f in held]
+        return train, test
+
+    def load_splits(self) -> Splits:
+        train, test = self.list_splits()
+
+        def split(samples: list[tuple[Path, int]]) -> tuple[ImageFiles, torch.Tensor]:
+            files = ImageFiles([path for path, _ in samples])
+            return files, torch.tensor([label for _, label in samples], dtype=torch.long)
+
+        return Splits(train=split(train), test=split(test))
 
     def transforms(self, train: bool) -> Any:
         """torchvision v2 pipeline: PIL image -> normalised float tensor ``(3, S, S)``."""
@@ -223,28 +233,25 @@ class ImageNetInsectsDataModule(VisionDataModule):
             steps.append(v2.Normalize(list(self.mean), list(self.std)))
         return v2.Compose(steps)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        train, val = self.list_splits()
-        self.train_set = ImageFileDataset(train, self.transforms(train=True), self.resize_size)
-        self.val_set = ImageFileDataset(val, self.transforms(train=False), self.resize_size)
-        self.test_set = self.val_set
+    def _decode(self, files: ImageFiles) -> torch.Tensor:
+        dataset = self.make_dataset(files, torch.zeros(len(files), dtype=torch.long), train=False)
+        return dataset.__getitems__(list(range(len(files))))[0]
 
-    def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            msg = f"{type(self).__name__}.setup() has not run"
-            raise RuntimeError(msg)
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+    def fit_preprocessing(
+        self, x_train: Any, x_val: Any, x_test: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode every image once (evaluation transform) when the options need tensors."""
+        if not self.in_memory:
+            return x_train, x_val, x_test
+        return self._decode(x_train), self._decode(x_val), self._decode(x_test)
+
+    def make_dataset(self, inputs: Any, targets: torch.Tensor, train: bool) -> Dataset:
+        if isinstance(inputs, ImageFiles):
+            samples = list(zip(inputs.paths, targets.tolist(), strict=True))
+            return ImageFileDataset(samples, self.transforms(train), self.resize_size)
+        return super().make_dataset(inputs, targets, train)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.in_memory:  # decoded pixels: the base's batch-wise crop and flip
+            return super().on_after_batch_transfer(batch, dataloader_idx)
         return batch  # augmentation runs per image in the loader workers

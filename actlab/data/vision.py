@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,21 +83,19 @@ class VisionDataModule(ActlabDataModule):
     so with ``on_device: true`` a GPU run never waits for a CPU loader.
 
     Args:
-        root: folder holding the dataset in torchvision's layout (see each subclass).
+        root: folder holding the dataset (see each subclass for the layouts it reads).
         download: fetch the files with torchvision's downloader when they are missing.
         normalize: subtract the per-channel mean and divide by the std (class constants).
         augment: random crop after ``crop_padding`` pixels of padding plus horizontal flip on
             training batches (001); needs image-shaped samples (no ``flatten``/PCA).
         crop_padding: padding of the random crop (001: 4); 0 leaves only the flip.
-        batch_size, num_workers, val_fraction, seed, samples_per_class, folds, fold, flatten,
-            standardize, pca_components, pca_reshape, on_device: see :class:`ActlabDataModule`.
+        **kwargs: the options of :class:`ActlabDataModule` (``batch_size``, ``val_fraction``,
+            ``seed``, ``folds``, ``pca_components``, ...).
     """
 
     #: Per-channel mean and std of the training images in [0, 1].
     mean: ClassVar[tuple[float, ...]] = ()
     std: ClassVar[tuple[float, ...]] = ()
-    #: Stored sample shape ``(C, H, W)``.
-    image_shape: ClassVar[tuple[int, int, int]] = (1, 1, 1)
 
     def __init__(
         self,
@@ -107,33 +104,9 @@ class VisionDataModule(ActlabDataModule):
         normalize: bool = True,
         augment: bool = False,
         crop_padding: int = 4,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        samples_per_class: int | None = None,
-        folds: int | None = None,
-        fold: int = 0,
-        flatten: bool = False,
-        standardize: bool = False,
-        pca_components: int | None = None,
-        pca_reshape: tuple[int, ...] | None = None,
-        on_device: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            val_fraction,
-            seed,
-            samples_per_class=samples_per_class,
-            folds=folds,
-            fold=fold,
-            flatten=flatten,
-            standardize=standardize,
-            pca_components=pca_components,
-            pca_reshape=pca_reshape,
-            on_device=on_device,
-        )
+        super().__init__(**kwargs)
         if augment and self.flatten:
             msg = (
                 "augment=true needs image-shaped samples, but flatten/pca_components is set; "
@@ -143,22 +116,12 @@ class VisionDataModule(ActlabDataModule):
         if crop_padding < 0:
             msg = f"crop_padding must be >= 0, got {crop_padding}"
             raise ActlabError(msg)
-        if pca_components is not None and pca_components > math.prod(self.image_shape):
-            msg = (
-                f"pca_components={pca_components} exceeds the {math.prod(self.image_shape)} "
-                f"features of a {self.name} image {list(self.image_shape)}"
-            )
-            raise ActlabError(msg)
         self.root = Path(root).expanduser()
         self.download = download
         self.normalize = normalize
         self.augment = augment
         self.crop_padding = crop_padding
         self._generators: dict[str, torch.Generator] = {}
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.image_shape)
 
     def prepare_data(self) -> None:
         """Download the files with torchvision when ``download`` is true and they are missing."""

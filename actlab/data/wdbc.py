@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -17,43 +17,24 @@ class WDBCDataModule(ActlabDataModule):
 
     Args:
         test_fraction: part of the samples held out for testing, per class.
-        standardize: subtract the training mean and divide by the training std, per feature.
-        batch_size, num_workers, val_fraction, seed, samples_per_class, folds, fold,
-            on_device: see :class:`ActlabDataModule`.
+        standardize: as in :class:`ActlabDataModule`, here on by default (003).
+        batch_size: as in :class:`ActlabDataModule`, here 32 by default.
+        **kwargs: the other options of :class:`ActlabDataModule`.
     """
 
     name: ClassVar[str] = "wdbc"
     class_names: ClassVar[list[str]] = ["malignant", "benign"]
+    stored_shape = (30,)
 
     def __init__(
         self,
         test_fraction: float = 0.3,
         standardize: bool = True,
         batch_size: int = 32,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        samples_per_class: int | None = None,
-        folds: int | None = None,
-        fold: int = 0,
-        on_device: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size,
-            num_workers,
-            val_fraction,
-            seed,
-            samples_per_class=samples_per_class,
-            folds=folds,
-            fold=fold,
-            standardize=standardize,
-            on_device=on_device,
-        )
+        super().__init__(standardize=standardize, batch_size=batch_size, **kwargs)
         self.test_fraction = test_fraction
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return (30,)
 
     def load_splits(self) -> Splits:
         from sklearn.datasets import load_breast_cancer

@@ -18,11 +18,19 @@ from actlab.models.layers import PaperNet, conv_bn_act, flat_size
 from actlab.models.registry import drop_timm_kwargs, register_actlab_model
 
 
-def _conv_pool_stack(in_ch: int, channels: Sequence[int], act) -> list[nn.Module]:
+def _conv_pool_stack(
+    in_ch: int,
+    channels: Sequence[int],
+    act,
+    padding: int = 1,
+    ceil_mode: bool = True,
+    pools: int | None = None,
+) -> list[nn.Module]:
     layers: list[nn.Module] = []
-    for out in channels:
-        layers += conv_bn_act(in_ch, out, act, bn=False)
-        layers.append(nn.MaxPool2d(2, ceil_mode=True))
+    for i, out in enumerate(channels):
+        layers += conv_bn_act(in_ch, out, act, padding=padding, bn=False)
+        if pools is None or i < pools:
+            layers.append(nn.MaxPool2d(2, ceil_mode=ceil_mode))
         in_ch = out
     return layers
 
@@ -53,6 +61,9 @@ def cpaf_fashion_cnn_net(
     act_layer: ActLayer = nn.ReLU,
     conv_act_layer: ActLayer | None = None,
     fc_act_layer: ActLayer | None = None,
+    padding: int = 1,
+    ceil_mode: bool = True,
+    pools: int | None = None,
 ) -> PaperNet:
     """004 §4.2 (and 002's agile CNN with 16, 8, 4): conv layers, then one hidden FC layer of
     ``hidden`` nodes with its own activation, then the output layer.
@@ -60,11 +71,18 @@ def cpaf_fashion_cnn_net(
     Args:
         conv_act_layer: activation of the conv layers (default ``act_layer``); 002 varies it
             separately from ``fc_act_layer``, the FC layer's.
+        padding: of the 3x3 convs: 1 keeps the size (19,042 activation sites on 28x28), 0 is
+            Keras' ``valid`` and 004 eq. 5's "padding 0" (with ``ceil_mode=False`` and
+            ``pools=2``: 14,754 sites, the nearest reading to the 14,790 of 004 Fig. 14).
+        ceil_mode: the 2x2 max-pools round odd sizes up (true) or down (Keras' default).
+        pools: a 2x2 max-pool follows each of the first ``pools`` convs (default: every conv).
     """
     conv_act = activation_layer(conv_act_layer if conv_act_layer is not None else act_layer)
     fc_act = activation_layer(fc_act_layer if fc_act_layer is not None else act_layer)
     size = tuple(input_shape) if input_shape else (in_chans, 28, 28)
-    features = nn.Sequential(*_conv_pool_stack(size[0], channels, conv_act))
+    features = nn.Sequential(
+        *_conv_pool_stack(size[0], channels, conv_act, padding, ceil_mode, pools)
+    )
     n_flat = flat_size(features, size)
     fc = nn.Sequential(nn.Linear(n_flat, hidden), fc_act(inplace=True))
     classifier = nn.Linear(hidden, num_classes)

@@ -27,7 +27,7 @@ from actlab.sweep.runner import (
     SweepRunner,
     run_sweep,
 )
-from actlab.sweep.spec import ReportSpec, SweepSpec
+from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
 from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
 
 #: Exit statuses above this mean something else to shells.
@@ -148,6 +148,14 @@ def sweep(argv: list[str]) -> int:
     parser.add_argument(
         "--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="AXIS=LABEL",
+        help="run only the runs with this label on this axis (repeatable: axes all match, "
+        "labels of one axis are alternatives), e.g. --where section=4.2",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds one run may take")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_backend_arguments(parser)
@@ -167,10 +175,17 @@ def sweep(argv: list[str]) -> int:
         progress=not args.no_progress,
         executor=make_executor(args),
     )
+    total = len(runner.runs)
+    if args.where:
+        runner.runs = spec.select(runner.runs, parse_where(args.where, args.file))
     if args.dry_run:
         for run in runner.runs:
             print(f"{run.index:4d}  {run.config_hash}  {run.name}")
-        print(f"{len(runner.runs)} runs in experiment {runner.experiment!r}")
+        selected = f" (--where {' '.join(args.where)}: {len(runner.runs)} of {total})"
+        print(
+            f"{len(runner.runs)} runs in experiment {runner.experiment!r}"
+            + (selected if args.where else "")
+        )
         return 0
     results = run_sweep(runner)
     failed = [r for r in results if r.status == FAILED]

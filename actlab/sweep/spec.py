@@ -278,10 +278,7 @@ class SweepSpec:
         _mapping(smoke.get("overrides"), path, "smoke.overrides")
         if "seeds" in smoke:
             _seeds(smoke["seeds"], path, "smoke.seeds")
-        names: dict[str, list[str]] = {}
-        for part in grid_parts:
-            for axis in part.axes:
-                names.setdefault(axis.name, []).extend(axis.labels)
+        names = _labels_by_axis([part.axes for part in grid_parts])
         for axis_name, labels in _mapping(smoke.get("only"), path, "smoke.only").items():
             if axis_name not in names:
                 msg = unknown_name_message("axis in smoke.only", axis_name, list(names))
@@ -344,6 +341,42 @@ class SweepSpec:
             self._expand(part.axes, base, seeds, only, smoke, overrides or {}, runs, about)
         return runs
 
+    def select(self, runs: list[RunSpec], where: dict[str, list[str]]) -> list[RunSpec]:
+        """The runs whose label of every axis in ``where`` is one of the labels given for it.
+
+        ``where`` maps an axis name (or ``seed``) to labels; several labels of one axis are
+        alternatives, several axes must all match (``actlab sweep --where AXIS=LABEL``). A run
+        without that axis (another grid part) does not match.
+
+        Raises:
+            ActlabError: an unknown axis, a label the axis does not have, or no run matching,
+                in one line that lists the valid names.
+        """
+        names = _labels_by_axis(self.grids)
+        names["seed"] = [str(r.seed) for r in runs if r.seed is not None]
+        for axis, labels in where.items():
+            if axis not in names:
+                raise _fail(self.path, unknown_name_message("axis in --where", axis, list(names)))
+            valid = list(dict.fromkeys(names[axis]))
+            for label in labels:
+                if label not in valid:
+                    msg = unknown_name_message(f"label of axis {axis!r} in --where", label, valid)
+                    raise _fail(self.path, msg)
+
+        def label(run: RunSpec, axis: str) -> str | None:
+            return (
+                (str(run.seed) if run.seed is not None else None)
+                if axis == "seed"
+                else run.labels.get(axis)
+            )
+
+        chosen = [r for r in runs if all(label(r, a) in labels for a, labels in where.items())]
+        if not chosen:
+            shown = " ".join(f"{a}={'|'.join(ls)}" for a, ls in where.items())
+            msg = f"no run matches --where {shown}: no grid part has all of these axes and labels"
+            raise _fail(self.path, msg)
+        return chosen
+
     @property
     def grids(self) -> list[list[Axis]]:
         """The axes of each grid part (read from :attr:`parts`, the one copy of the grid)."""
@@ -391,6 +424,30 @@ class SweepSpec:
                 labels = {axis.name: value.label for axis, value in zip(axes, combo, strict=True)}
                 run = RunSpec(len(runs), labels, seed, config, config_hash(config), description)
                 runs.append(run)
+
+
+def _labels_by_axis(grids: list[list[Axis]]) -> dict[str, list[str]]:
+    """Every axis name of every grid part and the labels it takes there, in file order."""
+    names: dict[str, list[str]] = {}
+    for axes in grids:
+        for axis in axes:
+            names.setdefault(axis.name, []).extend(axis.labels)
+    return names
+
+
+def parse_where(items: list[str], path: Path | str) -> dict[str, list[str]]:
+    """``["section=4.2", "activation=elu", "activation=prelu"]`` -> ``{axis: [labels]}``.
+
+    The ``FIELD=VALUE`` syntax of ``actlab report --where``; the value is the label as written
+    (not parsed as YAML, so ``4.10`` stays ``4.10``), and repeating an axis adds alternatives.
+    """
+    where: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise _fail(path, f"--where takes AXIS=LABEL, got {item!r}")
+        where.setdefault(key.strip(), []).append(value.strip())
+    return where
 
 
 def _seeds(raw: Any, path: Path, key: str) -> list[int | None]:

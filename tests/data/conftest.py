@@ -9,6 +9,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers import all_runs, run_actlab, tracking_uri
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -39,17 +41,24 @@ def fit_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., No
     monkeypatch.chdir(tmp_path)
 
     def fit(data_class: str, root: Path, *args: str) -> None:
-        from actlab.cli import main
+        from actlab import data
 
-        main(
-            [
-                "fit",
-                "--data", f"actlab.data.{data_class}",
-                "--data.root", str(root),
-                "--trainer.fast_dev_run", "1",
-                "--trainer.accelerator", "cpu",
-                *args,
-            ]
-        )  # fmt: skip
+        argv = [
+            "fit",
+            "--data", f"actlab.data.{data_class}",
+            "--data.root", str(root),
+            "--trainer.fast_dev_run", "1",
+            "--trainer.accelerator", "cpu",
+            *args,
+        ]  # fmt: skip
+        assert run_actlab(argv) == 0
+        # what ran: one FINISHED run, of this data module and the backbone asked for
+        (run,) = all_runs(tracking_uri(tmp_path / "mlruns"))
+        assert run.info.status == "FINISHED"
+        assert run.data.params["data.class_path"] == f"actlab.data.{data_class}"
+        assert run.data.tags["dataset"] == getattr(data, data_class).name
+        if "--model.backbone" in args:
+            backbone = args[list(args).index("--model.backbone") + 1]
+            assert run.data.tags["backbone"] == backbone
 
     return fit

@@ -60,3 +60,42 @@ def test_wdbc_folds_and_standardize():
     x = WDBCDataModule()
     x.setup("fit")
     assert x.train_set.inputs.mean(0).abs().max() < 1e-4
+
+
+def test_val_fraction_zero_is_an_error_unless_val_on_test():
+    """18.7: validating on the test split is never a silent fallback."""
+    with pytest.raises(ActlabError, match="val_fraction=0 leaves no validation split.*val_on_test"):
+        DigitsDataModule(val_fraction=0)
+    with pytest.raises(ActlabError, match="folds=5 validates on fold 0 but val_on_test=true"):
+        DigitsDataModule(folds=5, val_on_test=True)
+    dm = DigitsDataModule(val_on_test=True)
+    dm.setup("fit")
+    assert torch.equal(dm.val_set.inputs, dm.test_set.inputs)
+    assert len(dm.train_set) + len(dm.test_set) == 1797  # the whole training split trains
+    carved = DigitsDataModule(val_fraction=0.1)
+    carved.setup("fit")
+    assert len(carved.train_set) + len(carved.val_set) == len(dm.train_set)
+    assert DigitsDataModule(val_fraction=0, folds=5).folds == 5  # folds say where validation runs
+
+
+def test_option_names_walk_the_mro():
+    """The subclasses pass the base options on through **kwargs; option_names lists them all."""
+    from actlab.data import CIFAR10DataModule, ImageNetInsectsDataModule, SyntheticDataModule
+
+    base = [
+        "batch_size", "num_workers", "val_fraction", "seed", "samples_per_class", "folds",
+        "fold", "val_on_test", "flatten", "standardize", "pca_components", "pca_reshape",
+        "on_device",
+    ]  # fmt: skip
+    vision = ["root", "download", "normalize", "augment", "crop_padding"]
+    assert CIFAR10DataModule.option_names() == vision + base
+    assert WDBCDataModule.option_names() == ["test_fraction", "standardize", "batch_size"] + [
+        b for b in base if b not in ("standardize", "batch_size")
+    ]
+    assert ImageNetInsectsDataModule.option_names()[:5] == [
+        "root", "image_size", "resize_size", "val_per_class", "num_workers",
+    ]  # fmt: skip
+    assert set(ImageNetInsectsDataModule.option_names()) == {
+        "image_size", "resize_size", "val_per_class", *vision, *base,
+    }  # fmt: skip
+    assert SyntheticDataModule.option_names()[:2] == ["input_shape", "num_classes"]

@@ -203,3 +203,45 @@ def test_cli_reports_bad_option_and_missing_root_in_one_line(tmp_path, fit_cli, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("actlab: error: mnist not found:") and "download: true" in err
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_reads_the_four_files_side_by_side(make_fake, gz):
+    """12.1: the Debian package's, zalando's ``data/fashion/`` and Keras' flat layout."""
+    nested = make_fake("fashion_mnist", gz=gz)
+    flat = nested.parent / f"flat-{gz}"
+    (nested / "FashionMNIST" / "raw").rename(flat)
+    dm = _loaded(flat, cls=FashionMNISTDataModule)
+    assert dm.data_dir() == flat
+    reference = _loaded(make_fake("fashion_mnist", gz=gz), cls=FashionMNISTDataModule)
+    for split in ("train_set", "val_set", "test_set"):
+        assert torch.equal(getattr(dm, split).inputs, getattr(reference, split).inputs)
+        assert torch.equal(getattr(dm, split).targets, getattr(reference, split).targets)
+
+
+def test_torchvision_layout_wins_and_folders_are_not_mixed(make_fake):
+    root = make_fake("mnist")
+    raw = root / "MNIST" / "raw"
+    for path in raw.iterdir():  # a second copy, side by side in root
+        (root / path.name).write_bytes(path.read_bytes())
+    assert MNISTDataModule(root=root).data_dir() == raw
+    (raw / "t10k-labels-idx1-ubyte").unlink()  # torchvision's folder incomplete: flat one, whole
+    assert MNISTDataModule(root=root).data_dir() == root
+    (root / "train-images-idx3-ubyte").unlink()
+    with pytest.raises(DatasetNotFoundError) as err:
+        _loaded(root)
+    assert "first missing: t10k-labels-idx1-ubyte in " + str(raw) in str(err.value)
+
+
+def test_missing_files_error_names_both_layouts_and_ways_to_get_them(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        _loaded(tmp_path / "nowhere", cls=FashionMNISTDataModule)
+    text = str(err.value)
+    assert "\n" not in text
+    assert f"{tmp_path / 'nowhere' / 'FashionMNIST' / 'raw'}/ (torchvision's layout)" in text
+    assert f"nor {tmp_path / 'nowhere'}/ (the files side by side)" in text
+    assert "`download: true`" in text and "scripts/get-data.sh fashion_mnist" in text
+    assert "root: /usr/share/datasets/fashion-mnist" in text and "copy the four IDX files" in text
+    with pytest.raises(DatasetNotFoundError) as err:
+        _loaded(tmp_path / "nowhere")
+    assert "get-data.sh" not in str(err.value) and "copy the four IDX files" in str(err.value)

@@ -23,8 +23,8 @@ EXPECTED_RUNS = {
     "papers/000_insects/sweep.yaml": (20, 4),  # 4 models x 5 activations
     "papers/001_cifar/sweep.yaml": (24, 4),  # 2 datasets x 2 regularisations x 2 models x 3
     "papers/002_agile/sweep.yaml": (12, 2),  # 4 conv x 3 FC activations
-    "papers/003_dlrelu/sweep.yaml": (100, 3),  # 2 x 2 x 2 heads x 10 folds + WDBC 2 heads x 10
-    "papers/004_cpaf/sweep.yaml": (32, 3),  # 4.1: 4, 4.2: 4, 4.3: 2 x 3 x 4
+    "papers/003_dlrelu/sweep.yaml": (124, 3),  # split 2x2x2x3 seeds + cv10 2x2x2x10 + WDBC 2x10
+    "papers/004_cpaf/sweep.yaml": (40, 3),  # 4.1: 4, 4.2: 4 x 3 seeds, 4.3: 2 x 3 x 4
     "showcase/wdbc_heads.yaml": (20, 2),
     "showcase/digits_activations.yaml": (15, 2),
 }
@@ -130,3 +130,38 @@ def test_paper_smoke_sweep_runs_end_to_end(paper: str, mlruns: Path) -> None:
     runs = client.search_runs([exp.experiment_id])
     assert len(runs) == EXPECTED_RUNS[f"papers/{paper}/sweep.yaml"][1]
     assert all(r.info.status == "FINISHED" and "test/acc" in r.data.metrics for r in runs)
+
+
+def test_004_fashion_net_sites_and_why_not_14790() -> None:
+    """12.3: the §4.2 config's net has 14,754 element-wise sites, and no reading has 14,790.
+
+    004 Fig. 14 counts 14,790 (a1, b1) pairs in the net of Fig. 12 (convs with 16, 32 and 4
+    filters, one hidden FC layer of 30 nodes). With the FC layer's 30 sites the convs would have
+    to hold 14,760 = 16 a^2 + 32 b^2 + 4 c^2 sites for square feature maps a x a, b x b, c x c
+    of a 28 x 28 input: no integers solve that, whatever the kernels, padding or pooling.
+    """
+    import timm
+    import torch
+
+    import actlab.models  # noqa: F401  (registers the nets)
+    from actlab.activations import swap_activations
+
+    config = yaml.safe_load((CONFIGS / "papers" / "004_cpaf" / "fashion.yaml").read_text())
+    kwargs = config["model"]["init_args"]["backbone_kwargs"]
+    net = timm.create_model("cpaf_fashion_cnn", num_classes=10, **kwargs)
+    swap_activations(net, "cpaf_relu(k=2, granularity=element, backend=reference)")
+    net(torch.zeros(2, 1, 28, 28))
+    sites = [
+        m.a.shape[1:].numel()
+        for m in net.modules()
+        if isinstance(getattr(m, "a", None), torch.Tensor)
+    ]
+    assert sites == [16 * 26 * 26, 32 * 11 * 11, 4 * 3 * 3, 30] and sum(sites) == 14_754
+    solutions = [
+        (a, b, c)
+        for a in range(29)
+        for b in range(29)
+        for c in range(29)
+        if 16 * a * a + 32 * b * b + 4 * c * c == 14_790 - 30
+    ]
+    assert solutions == []

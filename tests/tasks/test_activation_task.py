@@ -65,7 +65,7 @@ def test_activation_parameters_get_their_own_group() -> None:
 def test_fit_checkpoint_reload_reproduces_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
     data = SyntheticDataModule(
-        sample_shape=(1, 8, 8), num_classes=3, train_samples=64, test_samples=16, batch_size=16
+        input_shape=(1, 8, 8), num_classes=3, train_samples=64, test_samples=16, batch_size=16
     )
     module = _module(num_classes=data.num_classes, input_shape=data.input_shape)
     trainer = Trainer(

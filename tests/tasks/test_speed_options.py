@@ -77,7 +77,7 @@ def test_channels_last_changes_layout_not_results() -> None:
 def test_fit_with_channels_last_and_bf16(mlruns: Path) -> None:
     args = _synthetic_fit(
         "--model.init_args.channels_last=true",
-        "--data.init_args.sample_shape=[3, 16, 16]",
+        "--data.init_args.input_shape=[3, 16, 16]",
         "--data.init_args.train_samples=256",
         "--data.init_args.test_samples=64",
         "--data.init_args.batch_size=64",
@@ -117,7 +117,7 @@ def test_fit_with_compiled_backbone(mlruns: Path, tmp_path: Path) -> None:
     into an uncompiled module (same state-dict keys)."""
     args = _synthetic_fit(
         "--model.init_args.compile=true",
-        "--data.init_args.sample_shape=[3, 8, 8]",
+        "--data.init_args.input_shape=[3, 8, 8]",
         "--data.init_args.train_samples=128",
         "--data.init_args.test_samples=32",
         "--data.init_args.batch_size=32",
