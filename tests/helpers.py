@@ -21,6 +21,16 @@ def tracking_uri(mlruns: Path) -> str:
     return f"sqlite:///{mlruns / 'mlflow.db'}"
 
 
+def all_runs(uri: str) -> list:
+    """Every run of every experiment in the store at ``uri`` (oldest first); ``[]`` when it has
+    none. Fits name their experiment after the config or dataset (``actlab.tracking.naming``)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, order_by=["attributes.start_time ASC"]) if ids else []
+
+
 def run_actlab(args: Sequence[str]) -> int:
     """Run ``actlab ARGS`` in-process; returns the exit code (0 when it returns normally)."""
     from actlab.cli import main

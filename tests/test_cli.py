@@ -18,7 +18,15 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import actlab
-from tests.helpers import CONFIGS, REPO, actlab_subprocess, free_port, run_actlab, tracking_uri
+from tests.helpers import (
+    CONFIGS,
+    REPO,
+    actlab_subprocess,
+    all_runs,
+    free_port,
+    run_actlab,
+    tracking_uri,
+)
 
 QUICKSTART = str(CONFIGS / "quickstart.yaml")
 FAST = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"]
@@ -319,10 +327,8 @@ def test_light_commands_never_import_torch_lightning_timm(args, light_store: Pat
     assert "HEAVY=\n" in result.stderr or result.stderr.endswith("HEAVY="), result.stderr[-2000:]
 
 
-def runs_of(uri: str, experiment: str = "actlab") -> list:
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    return [] if exp is None else client.search_runs([exp.experiment_id])
+def runs_of(uri: str) -> list:
+    return all_runs(uri)
 
 
 def error_lines(err: str) -> list[str]:

@@ -72,6 +72,7 @@ def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None
     from dataclasses import replace
 
     from actlab.cli import ActlabCLI
+    from actlab.tracking.naming import DESCRIPTION_TAG
 
     spec = SweepSpec.load(write_sweep(mlruns.parent, ["softmax"], [3]))
     run = replace(spec.runs()[0], config_hash="0123456789012345")
@@ -79,7 +80,8 @@ def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None
     config.write_text(yaml.safe_dump(run_config(run, "wdbc-sweep", "wdbc-sweep")))
     cli = ActlabCLI(["--config", str(config)], run=False)
     tags = cli.trainer.logger.tags
-    assert tags == run.tags("wdbc-sweep")
+    description = tags.pop(DESCRIPTION_TAG)  # the run's description (the config's header)
+    assert tags == run.tags("wdbc-sweep") and description == run.description
     assert tags["config_hash"] == "0123456789012345" and tags["seed"] == "3"
 
 
@@ -175,12 +177,16 @@ def probe_sweep(folder: Path, experiment: str, probes: list[str]) -> Path:
 
 @pytest.mark.slow
 def test_forked_runs_are_isolated_name_their_death_and_match_subprocess_runs(
-    mlruns: Path,
+    mlruns: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three runs forked one after another from one preloaded server: the first changes its
     process's environment and a module of actlab, the second checks it inherited nothing, the
     third is SIGKILLed as by the OOM killer and is FAILED with that as its error. The second
     run gives the same metrics, to the bit, as the same config run as a fresh subprocess."""
+    # runs start in the sweep's folder: the probe callbacks are found through PYTHONPATH
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
     uri = tracking_uri(mlruns)
     forked = SweepRunner(
         SweepSpec.load(probe_sweep(mlruns.parent, "forked", ["Leak", "CheckClean", "KillSelf"])),
