@@ -124,12 +124,12 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from actlab.tracking.resilience import fast_http_failures, is_outage, is_pending_run_id
+    from actlab.tracking.resilience import http_settings, is_outage, is_pending_run_id
 
     if is_pending_run_id(run_id):
         return "UNKNOWN", ""
     try:
-        with fast_http_failures():
+        with http_settings(tracking_uri.startswith("http")):
             run = MlflowClient(tracking_uri).get_run(run_id)
     except MlflowException as err:
         if is_outage(err):
