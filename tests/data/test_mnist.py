@@ -193,14 +193,10 @@ def test_fit_mnist_mlp_subset_cli(make_fake, fit_cli):
 
 
 def test_cli_reports_bad_option_and_missing_root_in_one_line(tmp_path, fit_cli, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        fit_cli("MNISTDataModule", tmp_path, "--data.folds", "10", "--data.fold", "10")
-    assert exit_info.value.code == 2
+    fit_cli("MNISTDataModule", tmp_path, "--data.folds", "10", "--data.fold", "10", code=2)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == "actlab: error: fold must be in [0, folds) with folds >= 2; got folds=10, fold=10"
-    with pytest.raises(SystemExit) as exit_info:
-        fit_cli("MNISTDataModule", tmp_path / "nowhere", "--model.backbone", "small_cnn")
-    assert exit_info.value.code == 2
+    fit_cli("MNISTDataModule", tmp_path / "nowhere", "--model.backbone", "small_cnn", code=2)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("actlab: error: mnist not found:") and "download: true" in err
 
