@@ -18,3 +18,25 @@ class SignalAtEpochEnd(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), self.signum)
+
+
+class RecordRunStatusAtTest(Callback):
+    """Record the MLflow run's status in the store as each ``trainer.test`` starts."""
+
+    statuses: list[str] = []
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from actlab.tracking.mlflow import actlab_logger
+
+        logger = actlab_logger(trainer)
+        run = MlflowClient(logger.tracking_uri).get_run(logger.run_id)
+        type(self).statuses.append(run.info.status)
+
+
+class FailAtTest(Callback):
+    """Fail the tests that ``actlab fit`` runs after training."""
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        raise RuntimeError("the test split broke")

@@ -593,3 +593,24 @@ def test_lightning_console_log_follows_the_current_stderr(capsys) -> None:
         logger.handlers[:] = before
     err = capsys.readouterr().err
     assert "still printed" in err and "Logging error" not in err
+
+
+def test_a_fit_is_finished_only_after_its_tests(mlruns: Path) -> None:
+    """Lightning ends the run when trainer.fit returns; the tests after it must still find it
+    RUNNING, so a fit killed while testing is never a FINISHED run without test metrics (which
+    a sweep would skip as done). A failure in the tests ends the run FAILED."""
+    from tests.lifecycle_helpers import RecordRunStatusAtTest
+
+    RecordRunStatusAtTest.statuses.clear()
+    record = ["--trainer.callbacks+=tests.lifecycle_helpers.RecordRunStatusAtTest"]
+    assert run_actlab([*ONE_EPOCH, *record]) == 0
+    assert RecordRunStatusAtTest.statuses == ["RUNNING", "RUNNING"]  # final and best weights
+    (run,) = runs_of(tracking_uri(mlruns))
+    assert run.info.status == "FINISHED" and "test/acc" in run.data.metrics
+
+    fail = ["--trainer.callbacks+=tests.lifecycle_helpers.FailAtTest", "--seed_everything", "7"]
+    with pytest.raises(RuntimeError, match="the test split broke"):  # a bug: its traceback
+        run_actlab([*ONE_EPOCH, *fail])
+    failed = next(r for r in runs_of(tracking_uri(mlruns)) if r.info.run_id != run.info.run_id)
+    assert failed.info.status == "FAILED" and "test/acc" not in failed.data.metrics
+    assert "the test split broke" in failed.data.tags["error"]

@@ -355,6 +355,8 @@ class ActlabCLI(LightningCLI):
             elif plan.continued_from is not None:
                 logger.tags = {**(logger.tags or {}), "continued_from": plan.continued_from}
         self._describe_run()
+        if logger is not None and not self.trainer.fast_dev_run:
+            logger.defer_finish = True  # FINISHED only after the tests of after_fit
         if logger is not None and self.trainer.is_global_zero:
             _ = logger.run_id
 
@@ -365,7 +367,8 @@ class ActlabCLI(LightningCLI):
         self._describe_run()
 
     def after_fit(self) -> None:
-        """Test the final weights into the same run, then print a short summary."""
+        """Test the final and best weights into the same run, end it ``FINISHED``, then print a
+        short summary."""
         if self.trainer.interrupted or self.trainer.fast_dev_run:
             return
         results = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
@@ -381,6 +384,9 @@ class ActlabCLI(LightningCLI):
             finally:
                 self.model.test_prefix = "test"
             best = results[0] if results else {}
+        logger = actlab_logger(self.trainer)
+        if logger is not None:
+            logger.finish()  # trained and tested: only now FINISHED
         print_summary(self.trainer, final, best)
 
 

@@ -116,6 +116,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
         self._pending_id: str | None = run_id if is_pending_run_id(run_id) else None
         #: metrics logged since the last flush: one ``log_batch`` per flush, not one per call.
         self._metric_queue: list[Any] = []
+        #: True while a successful end of fit must not end the run yet (see :meth:`finish`).
+        self.defer_finish = False
 
     @property
     @rank_zero_experiment
@@ -201,6 +203,19 @@ class ActlabMLFlowLogger(MLFlowLogger):
     def unsent_writes(self) -> int:
         """Writes still waiting in the spool after trying to send them now."""
         return self.flush()
+
+    @rank_zero_only
+    def finish(self) -> None:
+        """End the run ``FINISHED`` now that everything it logs is logged.
+
+        ``actlab fit`` sets :attr:`defer_finish` before training: Lightning ends a logger's run
+        when ``trainer.fit`` returns, but the CLI then tests the final and best weights into the
+        same run. A fit killed during those tests must not leave a ``FINISHED`` run without test
+        metrics (a sweep would skip it as done), so the run stays ``RUNNING`` until this call.
+        A failure on the way still ends it ``FAILED`` (:meth:`finalize` never defers that).
+        """
+        self.defer_finish = False
+        self.finalize("success")
 
     def resume(self, run_id: str) -> None:
         """Continue the existing run ``run_id`` (before the run is first used)."""
@@ -409,6 +424,8 @@ class ActlabMLFlowLogger(MLFlowLogger):
         )
         compat.log_checkpoints(self)
         self.flush()
+        if status == "FINISHED" and self.defer_finish:
+            return  # the tests after fit still write to this run: :meth:`finish` ends it
         self.experiment.set_terminated(self.run_id, status)
         left = self.flush()
         if left:
