@@ -6,8 +6,9 @@
 2. the quickstart fit's wall and CPU seconds against its training time (the sum of its
    ``time/epoch_seconds``, as the run itself measured its epochs);
 3. the per-run cost of a WDBC sweep (003's showcase, ``--runs`` runs, 2 at a time), the old
-   runner (a fresh subprocess per run) against the new one (runs forked from a preloaded
-   server), with the test accuracy of every config hash compared between the two.
+   runner (a fresh subprocess per run, torch's thread per core in each) against the new one
+   (runs forked from a preloaded server, the cores shared out between the runs at a time), with
+   the test accuracy of every config hash compared between the two.
 
 CPU seconds (user + system, the command and its children) are what the noise of a shared
 machine disturbs least; each light command is the median of ``--repeats`` starts.
@@ -77,7 +78,7 @@ def quickstart(store: Path) -> None:
     _, stack_cpu, _ = measure([sys.executable, "-c", "import torch, lightning, mlflow, timm"],
                               env, store.parent)  # fmt: skip
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("actlab").experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     epochs = client.get_metric_history(run.info.run_id, "time/epoch_seconds")
     training = sum(m.value for m in epochs)
     print(f"\n2. quickstart fit ({len(epochs)} epochs)")
@@ -91,14 +92,14 @@ def sweep_overhead(folder: Path, runs: int, repeats: int) -> None:
     """Part 3: a WDBC sweep, old runner against new."""
     sweep = wdbc_sweep(folder, runs)
     print(f"\n3. WDBC showcase sweep, {runs} runs, 2 at a time (per run: seconds / runs)")
-    timings = compare(sweep, ["subprocess", "forkserver"], workers=2, repeats=repeats)
+    timings = compare(sweep, ["before", "forkserver"], workers=2, repeats=repeats)
     print(f"{'runner':<12}{'wall s':>9}{'wall s/run':>12}{'CPU s':>9}{'CPU s/run':>11}")
     for name, rounds in timings.items():
         wall = statistics.mean(t.wall for t in rounds)
         cpu = statistics.mean(t.cpu for t in rounds)
         print(f"{name:<12}{wall:>9.1f}{wall / runs:>12.1f}{cpu:>9.1f}{cpu / runs:>11.1f}")
-    old, new = (statistics.mean(t.cpu for t in timings[k]) for k in ("subprocess", "forkserver"))
-    wold, wnew = (statistics.mean(t.wall for t in timings[k]) for k in ("subprocess", "forkserver"))
+    old, new = (statistics.mean(t.cpu for t in timings[k]) for k in ("before", "forkserver"))
+    wold, wnew = (statistics.mean(t.wall for t in timings[k]) for k in ("before", "forkserver"))
     print(f"new / old: CPU {new / old:.2f}, wall {wnew / wold:.2f}; CPU saved per run "
           f"{(old - new) / runs:.1f} s; test/acc per config hash identical: "
           f"{same_results(timings, runs)}")  # fmt: skip

@@ -1,14 +1,17 @@
 """Runs/hour of one sweep of small runs through each way ``actlab sweep`` can start them, on one
 machine, side by side:
 
-- ``subprocess``: the local runner, each run a fresh ``python -m actlab fit`` (the old runner);
+- ``before``: 0.1.0's runner: each run a fresh ``python -m actlab fit`` with torch's default of
+  one thread per core (``OMP_NUM_THREADS`` = cores), however many run at a time;
+- ``subprocess``: the local runner, each run a fresh ``python -m actlab fit``;
 - ``forkserver``: the local runner, each run forked from one preloaded server (the default);
 - ``ray``: ``--backend ray`` on a Ray instance started for the sweep on this machine (as many
   CPUs as the machine has cores, one per run), each run a Ray task running ``actlab fit``;
   compare it with ``--workers`` = cores.
 
 Each backend runs the same sweep into a fresh MLflow store, the order rotating over
-``--repeats``; ``OMP_NUM_THREADS`` is cores / workers for all of them. Wall seconds are the whole
+``--repeats``; ``OMP_NUM_THREADS`` is cores / workers (what the local runner gives each run)
+for all of them but ``before``. Wall seconds are the whole
 ``actlab sweep`` command (start-up included); CPU seconds are the command's and its children's.
 The test accuracy of every config hash is compared across backends: they must be identical.
 
@@ -32,6 +35,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHOWCASE = REPO / "configs" / "showcase" / "wdbc_heads.yaml"
 BACKENDS = {
+    # 0.1.0's runner: a fresh subprocess per run, each with torch's one thread per core
+    "before": ["--no-fork-server"],
     "subprocess": ["--no-fork-server"],
     "forkserver": [],
     "ray": ["--backend", "ray"],
@@ -71,7 +76,8 @@ def test_accuracy(store: Path, experiment: str) -> dict[str, float]:
 
 def timed_sweep(sweep: Path, extra: list[str], store: Path, workers: int) -> Timing:
     """Run ``actlab sweep SWEEP EXTRA`` into the fresh store folder ``store``."""
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    cores = os.cpu_count() or 1
+    threads = str(cores if extra is BACKENDS["before"] else max(1, cores // workers))
     env = {**os.environ, "ACTLAB_MLRUNS": str(store), "PYTHONPATH": str(REPO),
            "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "OMP_NUM_THREADS": threads}  # fmt: skip
     if "ray" in extra:

@@ -95,6 +95,19 @@ def test_gpus_round_robin_over_worker_slots(tmp_path: Path) -> None:
     assert "CUDA_VISIBLE_DEVICES" not in LocalExecutor(gpus=[]).environment(0)  # left as it is
 
 
+def test_each_run_gets_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch starts a thread per core in every run: runs at a time share the cores instead."""
+    from actlab.distributed import usable_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = usable_cores()
+    for workers in (1, 2, cores + 1):
+        env = LocalExecutor(workers, gpus=[]).environment(0)
+        assert env["OMP_NUM_THREADS"] == str(max(1, cores // workers))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's setting wins
+    assert "OMP_NUM_THREADS" not in LocalExecutor(2, gpus=[]).environment(0)
+
+
 def test_signal_deaths_are_named() -> None:
     assert signal_error(-signal.SIGKILL) == "killed by SIGKILL, out of memory?"
     assert signal_error(-signal.SIGSEGV) == "killed by SIGSEGV"
