@@ -444,9 +444,9 @@ class SweepRunner:
         """Run every run not yet FINISHED; returns one result per run (skipped ones included)."""
         from mlflow.tracking import MlflowClient
 
-        ensure_store(self.tracking_uri)  # checked up front; created once if new (file lock)
         self.executor.open(self)  # refuses a set-up that cannot work before anything is written
         try:
+            ensure_store(self.tracking_uri)  # checked; created once if new (under a file lock)
             client = MlflowClient(self.tracking_uri)
             experiment_id = ensure_experiment(client, self.experiment, self.tracking_uri)
             done = finished_hashes(client, experiment_id)

@@ -32,6 +32,17 @@ MAX_PARAM_LENGTH = 6000
 MAX_BATCH_METRICS = 1000
 
 
+#: Extra tries of ``log_inputs`` after losing the race to insert a dataset (see there).
+DATASET_RACE_RETRIES = 3
+
+
+def is_duplicate_dataset(err: BaseException) -> bool:
+    """Whether ``err`` is the store refusing a second copy of a dataset another run inserted
+    first (SQLite's or PostgreSQL's unique-key error, directly or from a tracking server)."""
+    text = str(err)
+    return "datasets" in text and ("UNIQUE constraint failed" in text or "duplicate key" in text)
+
+
 def is_epoch_metric(key: str) -> bool:
     """Metrics logged once per epoch use the epoch as their MLflow step; ``*_step`` ones do not."""
     return not key.endswith("_step")
@@ -272,9 +283,23 @@ class ActlabMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def log_inputs(self, datasets: list[Any]) -> None:
-        """Record the run's datasets (``mlflow.entities.DatasetInput``): the UI's Dataset column."""
-        if datasets:
-            self.experiment.log_inputs(self.run_id, datasets)
+        """Record the run's datasets (``mlflow.entities.DatasetInput``): the UI's Dataset column.
+
+        MLflow stores a dataset once per experiment: it looks for the dataset, then inserts it.
+        Two runs of a sweep that log the same dataset at the same moment can both miss it and
+        the second insert fails on the unique key (``UNIQUE constraint failed: datasets...``,
+        seen with ``--workers 2``); the dataset then exists, so the write is tried again.
+        """
+        if not datasets:
+            return
+        for attempt in range(DATASET_RACE_RETRIES + 1):
+            try:
+                self.experiment.log_inputs(self.run_id, datasets)
+                return
+            except Exception as err:
+                if attempt == DATASET_RACE_RETRIES or not is_duplicate_dataset(err):
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     @rank_zero_only
     def log_text(self, text: str, artifact_file: str) -> None:

@@ -69,7 +69,10 @@ def test_002_conv_and_fc_activations_through_backbone_kwargs() -> None:
     [
         ("mlp", "cpaf_rleu", UnknownNameError, "unknown activation 'cpaf_rleu'; did you mean 'cpaf_relu'"),
         ("small_cnn", "cpaf_relu(kk=2)", ActlabError, "activation 'cpaf_relu' has no argument(s) kk"),
-        ("legacy_seresnet18", "prelu", ActlabError, "model 'legacy_seresnet18' rejected its arguments"),
+        # a timm model without act_layer: the valid keywords are named (17.7)
+        ("legacy_seresnet18", "prelu", ActlabError,
+         "unknown argument of model 'legacy_seresnet18' (backbone_kwargs) 'act_layer'; "
+         "did you mean 'layers'? valid: block,"),
     ],
 )  # fmt: skip
 def test_what_cannot_be_built_is_one_line(name, act_layer, error, message) -> None:

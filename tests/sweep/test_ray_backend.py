@@ -121,7 +121,7 @@ def test_runs_spread_over_both_nodes_and_a_bad_config_fails_once(
     assert len({r.data.tags["config_hash"] for r in runs}) == 5
     folder = shared / "ray-spread"
     bad = next(r for r in runs if r.info.status == "FAILED").data.tags
-    assert "invalid value for 'head'" in bad["sweep.error"]
+    assert "invalid value for 'model.head'" in bad["sweep.error"]
     assert (folder / f"{bad['config_hash']}.attempts").read_text() == "1"
     good = [r.data.tags["config_hash"] for r in runs if r.info.status == "FINISHED"]
     nodes = {node for h in good for node in nodes_in_log(folder / f"{h}.log")}

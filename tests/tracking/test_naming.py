@@ -182,7 +182,9 @@ def test_the_client_has_only_its_explicit_calls() -> None:
 #: Modules `actlab report` and `actlab sync` import: no torch, Lightning, timm or matplotlib at
 #: module level (they are imported inside the functions that draw or train).
 LIGHT = ["actlab/sweep/report.py", "actlab/tracking/resilience.py", "actlab/tracking/links.py",
-         "actlab/tracking/naming.py", "actlab/errors.py"]  # fmt: skip
+         "actlab/tracking/naming.py", "actlab/tracking/store.py", "actlab/errors.py",
+         "actlab/cli/__init__.py", "actlab/cli/commands.py", "actlab/cli/ui.py",
+         "actlab/cli/parsing.py", "actlab/cli/sync.py", "actlab/cli/config_files.py"]  # fmt: skip
 HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")
 
 
@@ -200,3 +202,49 @@ def test_report_and_sync_modules_import_nothing_heavy_at_module_level() -> None:
                 if name.startswith("actlab."):
                     module = name.replace(".", "/") + ".py"
                     assert module in LIGHT or name == "actlab.tracking", (path, name)
+
+
+def test_two_runs_racing_to_insert_one_dataset_both_record_it(tmp_path: Path) -> None:
+    """MLflow inserts a dataset once per experiment (look, then insert): two runs of a sweep that
+    log the same dataset at once can both miss it, and the slower insert fails on the unique key
+    (seen with --workers 2 in CI). The loser tries again and links the dataset the winner stored;
+    any other error is not retried."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
+
+    from actlab.tracking.mlflow import ActlabMLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    inputs = [DatasetInput(Dataset("wdbc", "d1g357", "code", "{}"), [InputTag("mlflow.data.context", "train")])]  # fmt: skip
+    winner = ActlabMLFlowLogger(experiment_name="race", tracking_uri=uri)
+    loser = ActlabMLFlowLogger(experiment_name="race", tracking_uri=uri)
+    real = loser.experiment.log_inputs
+    calls = []
+
+    def lose_the_race_once(run_id: str, datasets: list) -> None:
+        calls.append(run_id)
+        if len(calls) == 1:  # the winner inserts it between our look and our insert
+            winner.log_inputs(datasets)
+            raise MlflowException(
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, "
+                "datasets.name, datasets.digest"
+            )
+        real(run_id, datasets)
+
+    loser.experiment.log_inputs = lose_the_race_once
+    loser.log_inputs(inputs)
+    client = MlflowClient(uri)
+    for logger in (winner, loser):
+        (recorded,) = client.get_run(logger.run_id).inputs.dataset_inputs
+        assert recorded.dataset.name == "wdbc" and recorded.dataset.digest == "d1g357"
+    assert len(calls) == 2
+
+    def broken(run_id: str, datasets: list) -> None:
+        calls.append(run_id)
+        raise MlflowException("INVALID_PARAMETER_VALUE: something else")
+
+    loser.experiment.log_inputs = broken
+    calls.clear()
+    with pytest.raises(MlflowException, match="something else"):
+        loser.log_inputs(inputs)
+    assert len(calls) == 1
