@@ -20,7 +20,7 @@ from actlab.data import FashionMNISTDataModule
 from tests.helpers import REPO, run_actlab, tracking_uri
 
 GET_DATA = REPO / "scripts" / "get-data.sh"
-#: The one-epoch fit below reaches 0.817 on the real test set (1 thread; docs/showcase.md); below
+#: The one-epoch fit below reached 0.817 on the real test set when written (1 thread); below
 #: this, something between the IDX files and the MLflow metric is broken.
 MIN_TEST_ACC = 0.80
 
