@@ -190,11 +190,17 @@ def test_compiled_cpu_kernels_match_reference() -> None:
         torch.testing.assert_close(y, y_ref)
         for got, want in zip(grads, grads_ref, strict=True):
             torch.testing.assert_close(got, want)
+        # what ran: the compiled kernels (a compiler failure would have switched to eager)
+        assert ops._cpu_compile["enabled"] and ops._compiled, "the CPU kernels ran eagerly"
     finally:
         ops.set_cpu_compile(old)
 
 
-def _run_script(name: str, env: dict[str, str | None]) -> None:
+#: Cases ``triton_cases.py`` runs through Triton's interpreter.
+TRITON_CASES = 71
+
+
+def _run_script(name: str, env: dict[str, str | None]) -> str:
     """Run ``tests/activations/<name>`` in a fresh interpreter (``None`` unsets a variable); it
     must exit 0 and print ``ok ...``."""
     full = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -208,12 +214,15 @@ def _run_script(name: str, env: dict[str, str | None]) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok "), done.stdout
+    return done.stdout
 
 
 @pytest.mark.slow  # ~20 s: the interpreter runs every program in Python
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_triton_kernels_in_interpreter_mode() -> None:
-    _run_script("triton_cases.py", {"TRITON_INTERPRET": "1"})
+    out = _run_script("triton_cases.py", {"TRITON_INTERPRET": "1"})
+    # what ran: every case of the script (71: each family, granularity, layout and dtype)
+    assert out.split()[:2] == ["ok", str(TRITON_CASES)], out
 
 
 @pytest.mark.gpu
