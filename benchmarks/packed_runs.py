@@ -49,9 +49,7 @@ def write_sweep(folder: Path, runs: int, epochs: int, gpu: bool) -> Path:
 def timed_sweep(sweep: Path, workers: int, gpu: bool, store: Path) -> float:
     """Seconds for ``actlab sweep`` to run every run of ``sweep`` into a fresh store."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PYTHONPATH": str(REPO)}
-    if not gpu:
-        # N CPU runs share the cores instead of each spawning a thread per core
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    env.pop("OMP_NUM_THREADS", None)  # the runner shares the cores out between the runs
     cmd = [sys.executable, "-m", "actlab", "sweep", str(sweep), "--workers", str(workers),
            "--no-progress", *(["--gpus", "0"] if gpu else [])]  # fmt: skip
     start = time.perf_counter()

@@ -10,8 +10,8 @@ machine, side by side:
   compare it with ``--workers`` = cores.
 
 Each backend runs the same sweep into a fresh MLflow store, the order rotating over
-``--repeats``; ``OMP_NUM_THREADS`` is cores / workers (what the local runner gives each run)
-for all of them but ``before``. Wall seconds are the whole
+``--repeats``; each run gets the threads the runner gives it (cores / workers; Ray: its CPUs
+per run), ``before`` torch's thread per core. Wall seconds are the whole
 ``actlab sweep`` command (start-up included); CPU seconds are the command's and its children's.
 The test accuracy of every config hash is compared across backends: they must be identical.
 
@@ -76,10 +76,12 @@ def test_accuracy(store: Path, experiment: str) -> dict[str, float]:
 
 def timed_sweep(sweep: Path, extra: list[str], store: Path, workers: int) -> Timing:
     """Run ``actlab sweep SWEEP EXTRA`` into the fresh store folder ``store``."""
-    cores = os.cpu_count() or 1
-    threads = str(cores if extra is BACKENDS["before"] else max(1, cores // workers))
     env = {**os.environ, "ACTLAB_MLRUNS": str(store), "PYTHONPATH": str(REPO),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "OMP_NUM_THREADS": threads}  # fmt: skip
+           "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}  # fmt: skip
+    # the local runner (and Ray) share the cores out between the runs; 0.1.0's did not
+    env.pop("OMP_NUM_THREADS", None)
+    if extra is BACKENDS["before"]:
+        env["OMP_NUM_THREADS"] = str(os.cpu_count() or 1)
     if "ray" in extra:
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # the local instance on 127.0.0.1
     else:

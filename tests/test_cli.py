@@ -315,10 +315,6 @@ def test_light_commands_never_import_torch_lightning_timm(args, light_store: Pat
     assert "HEAVY=\n" in result.stderr or result.stderr.endswith("HEAVY="), result.stderr[-2000:]
 
 
-def runs_of(uri: str) -> list:
-    return all_runs(uri)
-
-
 def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("actlab: error:")]
 
@@ -329,7 +325,7 @@ def error_lines(err: str) -> list[str]:
 def test_ckpt_last_never_touches_another_config_or_a_finished_run(mlruns: Path, capsys) -> None:
     uri = tracking_uri(mlruns)
     assert run_actlab(ONE_EPOCH) == 0
-    (finished,) = runs_of(uri)
+    (finished,) = all_runs(uri)
     run_id = finished.info.run_id
     digits = [*ONE_EPOCH, "--data", "actlab.data.DigitsDataModule", "--ckpt_path", "last"]
     capsys.readouterr()
@@ -339,7 +335,7 @@ def test_ckpt_last_never_touches_another_config_or_a_finished_run(mlruns: Path, 
     assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
     note = capsys.readouterr().err
     assert f"run {run_id} (mlp-relu-wdbc) is FINISHED and a finished run is never changed" in note
-    runs = {r.info.run_id: r for r in runs_of(uri)}
+    runs = {r.info.run_id: r for r in all_runs(uri)}
     assert len(runs) == 2
     old = runs[run_id]
     assert old.info.status == "FINISHED" and old.info.end_time == finished.info.end_time
@@ -356,7 +352,7 @@ def test_ckpt_last_resumes_the_failed_run_and_names_it(mlruns: Path, capsys) -> 
         # WDBC: 12 training batches an epoch, so this fails in epoch 1, after epoch 0's last.ckpt
         run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", *crash,
                     "--trainer.callbacks.init_args.steps", "14"])  # fmt: skip
-    (failed,) = runs_of(tracking_uri(mlruns))
+    (failed,) = all_runs(tracking_uri(mlruns))
     assert failed.info.status == "FAILED"
     assert failed.data.tags["error"] == "RuntimeError: boom: test-only crash"
     capsys.readouterr()
@@ -366,7 +362,7 @@ def test_ckpt_last_resumes_the_failed_run_and_names_it(mlruns: Path, capsys) -> 
         f"actlab: resuming run {failed.info.run_id} (mlp-relu-wdbc), FAILED, from" in captured.err
     )
     assert f"{failed.info.run_id}  (mlp-relu-wdbc)" in captured.out  # the summary: no "(None)"
-    (resumed,) = runs_of(tracking_uri(mlruns))
+    (resumed,) = all_runs(tracking_uri(mlruns))
     assert resumed.info.run_id == failed.info.run_id and resumed.info.status == "FINISHED"
 
 
@@ -382,7 +378,7 @@ def test_nan_loss_stops_at_the_first_bad_step_and_fails_the_run(mlruns: Path, ca
     assert "train/loss is nan at epoch 0, batch" in line
     assert "lower the learning rate (model.optimizer lr is 1e+06)" in line
     assert "Traceback" not in captured.err and "test accuracy" not in captured.out
-    (run,) = runs_of(tracking_uri(mlruns))
+    (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FAILED"
     assert run.data.tags["error"].startswith("train/loss is nan at epoch 0")
     assert "test/acc" not in run.data.metrics
@@ -399,7 +395,7 @@ def test_a_signal_exits_128_plus_it_and_fails_the_run(signum, code, mlruns: Path
             "--trainer.callbacks.init_args.signum", str(int(signum))]  # fmt: skip
     assert run_actlab(args) == code
     (line,) = error_lines(capsys.readouterr().err)
-    (run,) = runs_of(tracking_uri(mlruns))
+    (run,) = all_runs(tracking_uri(mlruns))
     name = signal.Signals(signum).name
     assert (
         f"stopped by {name}: run {run.info.run_id} is FAILED; resume it with --ckpt_path last"
@@ -445,7 +441,7 @@ def test_two_fits_at_once_on_a_fresh_store_both_finish(tmp_path: Path) -> None:
         ]
         errors = [proc.communicate(timeout=300)[1] for proc in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errors]
-    runs = runs_of(tracking_uri(mlruns))
+    runs = all_runs(tracking_uri(mlruns))
     assert sorted(r.data.params["data.seed"] for r in runs) == ["1", "2"]
     assert {r.info.status for r in runs} == {"FINISHED"}
 
@@ -457,7 +453,7 @@ def test_a_data_error_in_setup_leaves_its_reason_on_the_failed_run(mlruns: Path,
     missing = ["--data", "actlab.data.MNISTDataModule", "--data.root", str(mlruns.parent / "no")]
     assert run_actlab([*ONE_EPOCH, *missing]) == 2
     (line,) = error_lines(capsys.readouterr().err)
-    (run,) = runs_of(tracking_uri(mlruns))
+    (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == line.removeprefix("actlab: error: ")
 
@@ -538,13 +534,13 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
         assert proc.returncode == -signal.SIGKILL, (
             f"round {kill_round} ended by itself: {err[-2000:]}"
         )
-        (run,) = runs_of(tracking_uri(mlruns))
+        (run,) = all_runs(tracking_uri(mlruns))
         assert run.info.status == "RUNNING"  # killed: nobody could end it
 
     result = actlab_subprocess([*args, "--ckpt_path", "last"], env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming run {run.info.run_id} (mlp-relu-wdbc), RUNNING" in result.stderr
-    (final,) = runs_of(tracking_uri(mlruns))
+    (final,) = all_runs(tracking_uri(mlruns))
     assert final.info.run_id == run.info.run_id and final.info.status == "FINISHED"
     client = MlflowClient(tracking_uri(mlruns))
     for key in (
@@ -593,12 +589,12 @@ def test_a_fit_is_finished_only_after_its_tests(mlruns: Path) -> None:
     record = ["--trainer.callbacks+=tests.lifecycle_helpers.RecordRunStatusAtTest"]
     assert run_actlab([*ONE_EPOCH, *record]) == 0
     assert RecordRunStatusAtTest.statuses == ["RUNNING", "RUNNING"]  # final and best weights
-    (run,) = runs_of(tracking_uri(mlruns))
+    (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FINISHED" and "test/acc" in run.data.metrics
 
     fail = ["--trainer.callbacks+=tests.lifecycle_helpers.FailAtTest", "--seed_everything", "7"]
     with pytest.raises(RuntimeError, match="the test split broke"):  # a bug: its traceback
         run_actlab([*ONE_EPOCH, *fail])
-    failed = next(r for r in runs_of(tracking_uri(mlruns)) if r.info.run_id != run.info.run_id)
+    failed = next(r for r in all_runs(tracking_uri(mlruns)) if r.info.run_id != run.info.run_id)
     assert failed.info.status == "FAILED" and "test/acc" not in failed.data.metrics
     assert "the test split broke" in failed.data.tags["error"]

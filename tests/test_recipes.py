@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from tests.data.conftest import load_generator
-from tests.helpers import CONFIGS, run_actlab, tracking_uri
+from tests.helpers import CONFIGS, all_runs, run_actlab, tracking_uri
 
 
 @pytest.mark.slow
@@ -28,8 +27,7 @@ def test_cifar10_resnet18_gpu_recipe_runs_on_cpu(mlruns: Path, tmp_path: Path) -
         "--model.compile", "false",
     ]  # fmt: skip
     assert run_actlab(args) == 0
-    client = MlflowClient(tracking_uri(mlruns))
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    runs = all_runs(tracking_uri(mlruns))
     assert len(runs) == 1
     params = runs[0].data.params
     assert params["model.backbone"] == "cifar_resnet18"
