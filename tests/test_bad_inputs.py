@@ -110,6 +110,7 @@ CASES = [
     Case("lr-text", (*FIT, "--model.optimizer.lr", "fast"), ("lr", "'fast'", "float")),
     Case("weight-decay-negative", (*FIT, "--model.optimizer.weight_decay", "-0.1"), ("optimizer", "weight_decay")),
     Case("head-literal", (*FIT, "--model.head", "sigmoid"), ("'model.head'", "'sigmoid'", "'softmax', 'relu'")),
+    Case("weight-init-literal", (*FIT, "--model.weight_init", "glorot"), ("'model.weight_init'", "'glorot'", "'torch', 'keras', 'caffe_xavier', 'caffe_msra'")),
     Case("accelerator-gpu", (*FIT, "--trainer.accelerator", "gpu"), ("trainer.accelerator 'gpu'", "valid here: cpu")),
     Case("accelerator-cuda", (*FIT, "--trainer.accelerator", "cuda"), ("trainer.accelerator 'cuda'", "valid here: cpu")),
     Case("accelerator-unknown", (*FIT, "--trainer.accelerator", "quantum"), ("quantum", "cpu")),

@@ -28,6 +28,7 @@ from actlab.activations import (
 )
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
+from actlab.models.weight_init import WeightInit, init_weights
 from actlab.tasks.heads import Head, head_loss, head_outputs
 
 
@@ -193,6 +194,11 @@ class ClassificationModule(LightningModule):
         channels_last: store the backbone's 4-D weights and feed its image batches in
             ``torch.channels_last`` memory format (faster convolutions on tensor-core GPUs,
             especially with ``trainer.precision: bf16-mixed``).
+        weight_init: how the backbone's convolutions and linear layers (classifier included)
+            start: ``torch`` (PyTorch's defaults, as built), ``keras`` (Glorot-uniform, zero
+            biases: 003's framework), ``caffe_xavier`` or ``caffe_msra`` (Caffe's fillers, zero
+            biases: 000's framework); see :mod:`actlab.models.weight_init`. Applied before the
+            activation swap, so activation parameters keep their own initial values.
     """
 
     def __init__(
@@ -208,6 +214,7 @@ class ClassificationModule(LightningModule):
         activation_weight_decay: float = 0.0,
         compile: bool | dict[str, Any] = False,
         channels_last: bool = False,
+        weight_init: WeightInit = "torch",
     ) -> None:
         super().__init__()
         self.compile_options = compile_options(compile)
@@ -216,6 +223,7 @@ class ClassificationModule(LightningModule):
             backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
         )
         check_input_shape(backbone, self.backbone, tuple(input_shape))
+        init_weights(self.backbone, weight_init)
         self.swap_report = None
         self.activation_name = self._apply_activation(activation, tuple(input_shape))
         self.channels_last = channels_last
