@@ -23,9 +23,10 @@ EXPECTED_RUNS = {
     "papers/000_insects/sweep.yaml": (20, 4),  # 4 models x 5 activations
     "papers/001_cifar/sweep.yaml": (24, 4),  # 2 datasets x 2 regularisations x 2 models x 3
     "papers/002_agile/sweep.yaml": (12, 2),  # 4 conv x 3 FC activations
-    "papers/003_dlrelu/sweep.yaml": (124, 3),  # split 2x2x2x3 seeds + cv10 2x2x2x10 + WDBC 2x10
-    "papers/004_cpaf/sweep.yaml": (40, 3),  # 4.1: 4, 4.2: 4 x 3 seeds, 4.3: 2 x 3 x 4
-    "showcase/wdbc_heads.yaml": (20, 2),
+    # split 2x2x2x2 frameworks x3 seeds + cv10 2x2x2x10 + WDBC 2x2 frameworks x10
+    "papers/003_dlrelu/sweep.yaml": (168, 3),
+    "papers/004_cpaf/sweep.yaml": (52, 3),  # 4.1: 4, 4.2: 4 x 2 frameworks x 3 seeds, 4.3: 2x3x4
+    "showcase/wdbc_heads.yaml": (40, 2),  # 2 heads x 2 frameworks x 10 seeds
     "showcase/digits_activations.yaml": (15, 2),
 }
 

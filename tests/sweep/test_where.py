@@ -21,8 +21,10 @@ def _labels(runs, axis: str) -> set[str]:
 
 def test_select_one_section_of_004() -> None:
     spec = SweepSpec.load(CPAF)
-    runs = spec.select(spec.runs(), parse_where(["section=4.2"], CPAF))
+    assert len(spec.select(spec.runs(), parse_where(["section=4.2"], CPAF))) == 24  # 2 frameworks
+    runs = spec.select(spec.runs(), parse_where(["section=4.2", "framework=torch"], CPAF))
     assert len(runs) == 12 and _labels(runs, "section") == {"4.2"}
+    assert _labels(runs, "framework") == {"torch"}
     assert _labels(runs, "activation") == {"prelu", "elu", "cpaf_sigmoid", "cpaf_relu"}
     assert {r.seed for r in runs} == {0, 1, 2}
     # the selected runs are the very runs of the full sweep (same index, hash, config)
@@ -33,13 +35,16 @@ def test_select_one_section_of_004() -> None:
 def test_axes_all_match_and_labels_of_one_axis_are_alternatives() -> None:
     spec = SweepSpec.load(DLRELU)
     where = parse_where(
-        ["protocol=split", "dataset=fashion_mnist", "head=relu", "head=softmax"], DLRELU
+        ["protocol=split", "dataset=fashion_mnist", "head=relu", "head=softmax", "framework=keras"],
+        DLRELU,
     )
     runs = spec.select(spec.runs(), where)
     assert len(runs) == 12  # 2 models x 2 heads x 3 seeds
     assert _labels(runs, "dataset") == {"fashion_mnist"} and _labels(runs, "protocol") == {"split"}
     assert _labels(runs, "head") == {"relu", "softmax"}
-    seeds = spec.select(spec.runs(), parse_where(["dataset=wdbc", "seed=3"], DLRELU))
+    seeds = spec.select(
+        spec.runs(), parse_where(["dataset=wdbc", "seed=3", "framework=keras"], DLRELU)
+    )
     assert [(r.seed, r.labels["head"]) for r in seeds] == [(3, "softmax"), (3, "relu")]
 
 
@@ -66,8 +71,8 @@ def test_bad_where_is_one_line(where: list[str], message: str) -> None:
 def test_cli_dry_run_shows_the_selection(capsys: pytest.CaptureFixture) -> None:
     assert run_actlab(["sweep", str(CPAF), "--dry-run", "--where", "section=4.2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "12 runs in experiment 'paper-004-cpaf' (--where section=4.2: 12 of 40)"
-    assert all(" 4.2 " in line for line in out[:-1]) and len(out) == 13
+    assert out[-1] == "24 runs in experiment 'paper-004-cpaf' (--where section=4.2: 24 of 52)"
+    assert all(" 4.2 " in line for line in out[:-1]) and len(out) == 25
     assert run_actlab(["sweep", str(CPAF), "--dry-run", "--where", "section=9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "valid: 4.1, 4.2, 4.3" in err[0]
@@ -85,5 +90,6 @@ def test_cli_runs_only_the_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("ACTLAB_MLRUNS", str(tmp_path / "mlruns"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     args = ["sweep", str(CPAF), "--where", "section=4.2", "--where", "activation=elu"]
+    args += ["--where", "framework=torch"]
     assert run_actlab(args) == 0
     assert [(r.labels["activation"], r.seed) for r in seen] == [("elu", 0), ("elu", 1), ("elu", 2)]
