@@ -633,9 +633,13 @@ def comparison_summary(table: Table) -> str:
 
 
 def _markdown_rows(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
+    """A markdown table; ``|`` inside a cell (before the paper's number) is escaped, so the cell
+    stays one column."""
+
+    def line(texts: Sequence[str]) -> str:
+        return "| " + " | ".join(t.replace("|", "\\|") for t in texts) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(r) for r in rows)]
 
 
 def render_markdown(table: Table) -> str:

@@ -118,7 +118,7 @@ def test_render_formats() -> None:
     md = render(table, "markdown").splitlines()
     assert md[0] == "| activation | mlp | cnn |"
     assert md[2] == (
-        "| relu | 91.00 ± 1.41 [78.29, 103.71] n=2 † | paper 90.00 (+1.00) | 95.00 (n=1) |"
+        "| relu | 91.00 ± 1.41 [78.29, 103.71] n=2 † \\| paper 90.00 (+1.00) | 95.00 (n=1) |"
     )
     assert md[3] == "| prelu | 94.00 ± 1.41 [81.29, 106.71] n=2 | 94.00 (n=1) |"
     assert "no comparison tested (2 possible)" in md[-1]
@@ -359,7 +359,7 @@ def test_report_command_on_a_small_experiment(mlruns: Path, capsys: pytest.Captu
     capsys.readouterr()
     assert run_actlab(["report", str(sweep), "--format", "markdown"]) == 0
     md = capsys.readouterr().out
-    assert "| prelu | 94.0 ± 1.4 [81.3, 106.7] n=2 | 94.0 (n=1) | paper 95.5 (-1.5) |" in md
+    assert "| prelu | 94.0 ± 1.4 [81.3, 106.7] n=2 | 94.0 (n=1) \\| paper 95.5 (-1.5) |" in md
     assert run_actlab(["report", str(sweep), "--baseline", "relu", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["vs"] for r in rows} == {"", "relu"}
