@@ -75,6 +75,8 @@ CASES = [
     Case("report-scale-text", ("report", SWEEP, "--scale", "big"), ("--scale", "invalid float value")),
     Case("report-no-store", ("report", SWEEP), ("no MLflow store at", "mlflow.db"), store=False),
     Case("report-unknown-experiment", ("report", "nope-exp"), ("unknown experiment", "'nope-exp'", "valid:")),
+    Case("report-alpha-text", ("report", SWEEP, "--alpha", "low"), ("--alpha", "invalid float value")),
+    Case("report-sweep-bad-baseline", ("report", "{tmp}/bad.yaml"), ("bad.yaml", "unknown report.baseline", "'relux'", "did you mean 'relu'", "valid: relu, softmax"), files=yaml_file(f"experiment: x\nbase: {CONFIGS}/papers/003_dlrelu/wdbc.yaml\ngrid: {{model.init_args.head: [softmax, relu]}}\nreport: {{rows: head, baseline: relux}}\n")),
     Case("ui-port-too-big", ("ui", "--port", "99999"), ("invalid port '99999'", "1 to 65535")),
     Case("ui-port-negative", ("ui", "--port", "-1"), ("invalid port '-1'", "1 to 65535")),
     Case("ui-port-text", ("ui", "--port", "http"), ("invalid port 'http'", "1 to 65535")),

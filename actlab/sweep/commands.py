@@ -10,10 +10,11 @@ from typing import Any
 import yaml
 
 from actlab.cli.parsing import OneLineArgumentParser
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, unknown_name_message
 from actlab.sweep.report import (
     FORMATS,
     build_table,
+    compare_cells,
     html_report,
     load_records,
     plot_curves,
@@ -216,7 +217,9 @@ def report(argv: list[str]) -> int:
     parser = OneLineArgumentParser(
         prog="actlab report",
         description="Table a metric over the FINISHED runs of an experiment: rows x columns of "
-        "fields (axis.<name> tag, tag or param), mean ± std over the rest (seeds, folds).",
+        "fields (axis.<name> tag, tag or param), n, mean ± std and the confidence interval of the "
+        "mean over the rest (seeds, folds), each cell tested against a baseline row or its "
+        "column's best mean (paired by seed, Holm-corrected), with the seeds a paired test needs.",
     )
     parser.add_argument(
         "source",
@@ -255,6 +258,28 @@ def report(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--no-references", action="store_true", help="leave the paper's numbers out"
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="ROW",
+        help="test every other cell of a column against this row's cell (default: the sweep's "
+        "report.baseline, else the column's best mean)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="significance level of the Holm-corrected tests; intervals at 1 - alpha "
+        "(default: the sweep's, else 0.05)",
+    )
+    parser.add_argument(
+        "--mde",
+        type=float,
+        default=None,
+        metavar="DELTA",
+        help="plan the seeds needed for this difference, in the table's units (default: the "
+        "observed difference)",
     )
     parser.add_argument("--format", choices=FORMATS, default="rich")
     parser.add_argument("--output", "-o", type=Path, default=None, help="write the table here")
@@ -306,11 +331,23 @@ def report(argv: list[str]) -> int:
         digits=args.digits if args.digits is not None else defaults.digits,
         where=where,
         title=experiment,
+        alpha=args.alpha if args.alpha is not None else defaults.alpha,
+        mde=args.mde,
     )
     if not table.cells:
         raise ActlabError(
             f"no FINISHED run in experiment {experiment!r} has {metric!r} and the fields "
             f"{[*rows, *columns]}" + (f" matching {where}" if where else "")
+        )
+    baseline = args.baseline if args.baseline is not None else defaults.baseline
+    if baseline is not None and baseline in table.rows:
+        compare_cells(table, baseline, args.mde)
+    elif args.baseline is not None:
+        raise ActlabError(unknown_name_message("--baseline row", args.baseline, table.rows))
+    elif baseline is not None:  # the sweep's baseline, filtered out by --where or --smoke
+        table.notes.append(
+            f"report.baseline {baseline!r} has no runs in this table: each cell is compared "
+            "with its column's best mean"
         )
     text = render(table, args.format)
     if args.output:

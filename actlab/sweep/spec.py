@@ -14,7 +14,7 @@ the paper's reference numbers::
         - {label: bn+dropout+aug, data.init_args.augment: true}
     fixed: {trainer.max_epochs: 32}
     smoke: {overrides: {trainer.max_epochs: 1}, seeds: [0], only: {head: [softmax]}}
-    report: {rows: head, columns: dataset, metric: test/acc, scale: 100}
+    report: {rows: head, columns: dataset, metric: test/acc, scale: 100, baseline: softmax}
     references: {softmax: {wdbc: 92.40}, relu: {wdbc: 90.64}}
 
 Every run's config is the base files deep-merged with ``fixed``, the axis values, the smoke
@@ -53,7 +53,7 @@ SWEEP_KEYS = (
 #: Keys of the ``smoke`` section.
 SMOKE_KEYS = ("overrides", "seeds", "only")
 #: Keys of the ``report`` section.
-REPORT_KEYS = ("rows", "columns", "metric", "mode", "scale", "error", "digits")
+REPORT_KEYS = ("rows", "columns", "metric", "mode", "scale", "error", "digits", "baseline", "alpha")
 #: Config keys the seed is written to unless ``seed_keys`` says otherwise.
 DEFAULT_SEED_KEYS = ("seed_everything", "data.init_args.seed")
 #: Keys that address a class's own fields rather than its ``init_args``.
@@ -182,6 +182,10 @@ class ReportSpec:
         scale: factor applied to the metric before display (100 for percent).
         error: report ``1 - metric`` (error rate from accuracy) before scaling.
         digits: decimals shown.
+        baseline: the row label every other cell of its column is tested against (``None``:
+            against the column's best mean).
+        alpha: significance level of the tests (Holm-corrected) and ``1 - alpha`` the
+            confidence of the intervals.
     """
 
     rows: tuple[str, ...] = ("activation",)
@@ -191,6 +195,8 @@ class ReportSpec:
     scale: float = 1.0
     error: bool = False
     digits: int = 2
+    baseline: str | None = None
+    alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -289,7 +295,7 @@ class SweepSpec:
                         f"label of axis {axis_name!r}", str(label), names[axis_name]
                     )
                     raise _fail(path, msg)
-        report = _report(_mapping(raw.get("report"), path, "report"), path)
+        report = _report(_mapping(raw.get("report"), path, "report"), path, grid_parts)
         references = _references(raw.get("references"), path)
         return cls(
             path=path,
@@ -524,7 +530,7 @@ def _fields(raw: Any, path: Path, key: str) -> tuple[str, ...]:
     raise _fail(path, f"'report.{key}' must be a field name or a list of them, got {raw!r}")
 
 
-def _report(raw: dict[str, Any], path: Path) -> ReportSpec:
+def _report(raw: dict[str, Any], path: Path, parts: list[GridPart]) -> ReportSpec:
     for key in raw:
         if key not in REPORT_KEYS:
             raise _fail(path, unknown_name_message("report key", str(key), list(REPORT_KEYS)))
@@ -539,7 +545,35 @@ def _report(raw: dict[str, Any], path: Path) -> ReportSpec:
     for key, kind in (("mode", str), ("scale", float), ("error", bool), ("digits", int)):
         if raw.get(key) is not None:
             kwargs[key] = kind(raw[key])
+    alpha = raw.get("alpha")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise _fail(path, f"'report.alpha' must be a number between 0 and 1, got {alpha!r}")
+        kwargs["alpha"] = float(alpha)
+    if raw.get("baseline") is not None:
+        baseline = value_label(raw["baseline"])
+        rows = kwargs.get("rows", ReportSpec.rows)
+        labels = row_labels(parts, rows)
+        if labels is not None and baseline not in labels:
+            msg = unknown_name_message(
+                f"report.baseline (a label of {'/'.join(rows)})", baseline, labels
+            )
+            raise _fail(path, msg)
+        kwargs["baseline"] = baseline
     return ReportSpec(**kwargs)
+
+
+def row_labels(parts: list[GridPart], rows: tuple[str, ...]) -> list[str] | None:
+    """The report's row labels the grid makes (axis labels joined with ``/``), or ``None`` when
+    a row field is not an axis of every part (a tag or param the sweep cannot know)."""
+    labels: dict[str, None] = {}
+    for part in parts:
+        axes = {axis.name: axis.labels for axis in part.axes}
+        if any(name not in axes for name in rows):
+            return None
+        for combo in itertools.product(*(axes[name] for name in rows)):
+            labels.setdefault("/".join(combo))
+    return list(labels)
 
 
 def _references(raw: Any, path: Path) -> dict[str, dict[str, float]]:

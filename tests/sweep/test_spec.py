@@ -118,6 +118,14 @@ def test_set_key_and_deep_merge() -> None:
         ({"smoke": {"only": {"nope": ["x"]}}}, "unknown axis in smoke.only 'nope'"),
         ({"report": {"rowz": "x"}}, "unknown report key 'rowz'; did you mean 'rows'"),
         ({"report": {"mode": "best"}}, "'report.mode' must be max or min"),
+        (
+            {
+                "grid": {"model.head": ["softmax", "relu"]},
+                "report": {"rows": "head", "baseline": "relux"},
+            },
+            "unknown report.baseline (a label of head) 'relux'; did you mean 'relu'? valid: relu, softmax",
+        ),
+        ({"report": {"alpha": 1.5}}, "'report.alpha' must be a number between 0 and 1, got 1.5"),
         ({"references": {"relu": {"wdbc": "high"}}}, "reference relu/wdbc must be a number"),
     ],
 )
@@ -129,6 +137,22 @@ def test_errors_are_one_line_and_say_what_is_valid(
         SweepSpec.load(path)
     assert message in str(info.value)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_report_baseline_and_alpha(tmp_path: Path) -> None:
+    grid = [{"model.head": ["softmax", "relu"], "data.fold": [0, 1]}, {"model.head": ["relu"]}]
+    path = write_sweep(tmp_path, grid=grid, report={"rows": "head", "baseline": "softmax"})
+    assert SweepSpec.load(path).report.baseline == "softmax"
+    assert SweepSpec.load(path).report.alpha == 0.05
+    two = {"rows": ["head", "fold"], "baseline": "relu/1", "alpha": 0.01}
+    path = write_sweep(tmp_path, grid=grid[:1], report=two)
+    assert (SweepSpec.load(path).report.baseline, SweepSpec.load(path).report.alpha) == (
+        "relu/1",
+        0.01,
+    )
+    # a row field that is a tag, not an axis: the labels are known only to the report
+    path = write_sweep(tmp_path, grid=grid, report={"rows": "activation", "baseline": "gelu"})
+    assert SweepSpec.load(path).report.baseline == "gelu"
 
 
 def test_missing_and_malformed_files(tmp_path: Path) -> None:
