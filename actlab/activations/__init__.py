@@ -20,6 +20,7 @@ from actlab.activations.parameters import (
 from actlab.activations.registry import (
     ACTIVATIONS,
     ActLayer,
+    BuiltinActivation,
     activation_arguments,
     activation_layer,
     canonical_spec,
@@ -42,6 +43,7 @@ __all__ = [
     "ABActivation",
     "ACTIVATIONS",
     "ActLayer",
+    "BuiltinActivation",
     "Activation",
     "DeferredActivation",
     "ExternalActivation",
