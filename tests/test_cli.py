@@ -282,6 +282,7 @@ def light_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "args",
     [
         ["--help"],
+        ["activations", "--help"],
         ["report", "light", "--rows", "activation", "--columns", "dataset"],
         ["sync"],
         ["ui", "--port", str(free_port())],
@@ -295,7 +296,7 @@ def light_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-progress",
         ],
     ],
-    ids=["help", "report", "sync", "ui", "sweep-dry-run", "sweep-driver"],
+    ids=["help", "activations-help", "report", "sync", "ui", "sweep-dry-run", "sweep-driver"],
 )
 def test_light_commands_never_import_torch_lightning_timm(args, light_store: Path) -> None:
     result = subprocess.run(

@@ -1,8 +1,9 @@
 """What an activation site is: the module types the swap replaces, the sigmoid-like ones that may
 be gates, and the functional activations a dry forward reports.
 
-Everything here is decided by type (torch's, timm's and actlab's activation classes), never by a
-class *name*, so no user module can match by accident.
+Everything here is decided by type (torch's, timm's and actlab's activation classes, and the
+types built from a user's activation spec), never by a class *name*, so no user module can match
+by accident.
 """
 
 from __future__ import annotations
@@ -71,9 +72,21 @@ FUNCTIONAL_SIGMOIDS = {
 }  # fmt: skip
 
 
+#: Types built from users' activation specs (import paths, classes, factories, plugins): sites too.
+_EXTERNAL_TYPES: set[type[nn.Module]] = set()
+
+
+def register_activation_type(cls: type[nn.Module]) -> None:
+    """Count ``cls`` as an activation site type from now on (done for every type built from a
+    user's activation spec). torch's own module types (containers, layers) are never added."""
+    if not issubclass(cls, ACTIVATION_TYPES) and not cls.__module__.startswith("torch."):
+        _EXTERNAL_TYPES.add(cls)
+
+
 def is_activation_module(module: nn.Module) -> bool:
-    """Whether ``module`` is an activation site actlab swaps (torch, timm or actlab activation)."""
-    return isinstance(module, ACTIVATION_TYPES)
+    """Whether ``module`` is an activation site actlab swaps (torch, timm or actlab activation, or
+    a type built from a user's spec)."""
+    return isinstance(module, ACTIVATION_TYPES) or type(module) in _EXTERNAL_TYPES
 
 
 def is_sigmoid_like(module: nn.Module) -> bool:

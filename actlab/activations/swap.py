@@ -23,8 +23,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from actlab.activations.external import (
+    DeferredActivation,
+    ExternalActivation,
+    check_shape,
+    has_lazy_parameters,
+    probe_site,
+    qualified_name,
+    source_sha256,
+)
 from actlab.activations.parameters import parameter_shapes
-from actlab.activations.registry import Spec, create_activation
+from actlab.activations.registry import Resolved, Spec, resolve_activation
 from actlab.activations.sites import is_activation_module, is_sigmoid_like
 from actlab.activations.trace import DryForward, Site, dry_forward
 from actlab.errors import ActlabError
@@ -71,6 +80,8 @@ class SwapReport:
     #: where the dry forward's input shape came from (``input_shape``, ``example_input``,
     #: ``patch_embed.img_size``, ...), or None without a dry forward.
     input_source: str | None = None
+    #: where the activation came from: :func:`provenance` (spec as given, class, source hash).
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def unreachable(self) -> list[SkippedSite]:
@@ -205,6 +216,28 @@ def _gate_reason(module: nn.Module, site: Site | None, traced: bool) -> str | No
     return None
 
 
+def provenance(resolved: Resolved, given: Any = None) -> dict[str, str]:
+    """What traces a run back to its activation's code: the spec as given, its canonical form,
+    the origin (built-in, plugin, import path, python object), the class's (or factory's)
+    qualified name and, where there is a source file, its path and SHA-256."""
+    path, digest = source_sha256(resolved.target)
+    found = {
+        "given": given if isinstance(given, str) else _given(given, resolved),
+        "spec": resolved.spec,
+        "origin": resolved.origin,
+        "class": qualified_name(resolved.target),
+    }
+    if digest is not None:
+        found.update({"source_file": str(path), "source_sha256": digest})
+    return found
+
+
+def _given(given: Any, resolved: Resolved) -> str:
+    if given is None or isinstance(given, (ExternalActivation,)) or callable(given):
+        return resolved.spec
+    return str(dict(given)) if isinstance(given, dict) else str(given)
+
+
 def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
@@ -225,7 +258,9 @@ def swap_activations(
 
     Args:
         model: any built module; timm's norm-act layers are recursed into.
-        spec: activation spec (``"prelu"``, ``"cpaf_relu(k=2)"``, ``{"name": "elu"}``).
+        spec: activation spec (``"prelu"``, ``"cpaf_relu(k=2)"``, ``{"name": "elu"}``, an
+            import path ``"myacts:Snake"``, a class or a factory; see
+            :mod:`actlab.activations.registry`).
         include: glob patterns of qualified module names to swap (default: all).
         exclude: glob patterns of qualified module names to keep.
         gates: also swap gates (sigmoid-like activations whose output multiplies other
@@ -242,12 +277,13 @@ def swap_activations(
         A :class:`SwapReport` listing every replaced and kept site, with the reason for each kept.
 
     Raises:
-        ActlabError: the dry forward fails (one line: pass ``input_shape=``), or ``strict`` and
-            a site is unreachable.
+        ActlabError: the spec is bad (see :func:`~actlab.activations.resolve_activation`), the
+            dry forward fails (one line: pass ``input_shape=``), ``strict`` and a site is
+            unreachable, or a user's activation fails on or changes the shape of a site's input.
     """
-    probe = create_activation(spec)
-    report = SwapReport(spec=probe.spec)
-    site_dependent = bool(getattr(probe, "site_dependent", False))
+    resolved = resolve_activation(spec)
+    report = SwapReport(spec=resolved.spec, provenance=provenance(resolved, spec))
+    site_dependent = resolved.site_dependent
     x, source = _dry_input(model, example_input, input_shape)
     if x is None and strict:
         msg = "swap_activations(strict=True) needs example_input or input_shape for its dry forward"
@@ -281,10 +317,11 @@ def swap_activations(
             continue
         sites = max(len(names), site.calls if site is not None else 1)
         if sites > 1 and site_dependent:
+            per = getattr(resolved.build(), "granularity", "site")
             reason = (
                 f"one module object serves {sites} call sites (registered as {', '.join(names)}); "
-                f"{report.spec} has per-{probe.granularity} parameters, ill-defined there: give each "
-                "site its own module, or use granularity=layer"
+                f"{report.spec} has per-{per} parameters, ill-defined there: give each "
+                "site its own module, or use granularity=layer (or scalar parameters)"
             )
             report.skipped.append(SkippedSite(first, old, "reused", reason))
             continue
@@ -308,15 +345,92 @@ def swap_activations(
         )
 
     for names, module, site, sites in to_replace:
-        new = create_activation(spec)
-        if site is not None and site.input_shape is not None and hasattr(new, "materialize"):
-            new.materialize(site.input_shape, site.device, site.dtype)
+        new = _build_for_site(resolved, site, report.spec, names[0])
         for name in names:
             _set_module(model, name, new)
         calls = site.calls if site is not None else None
         report.replaced.append(
             ReplacedSite(
-                names[0], type(module).__name__, new.spec, sites, calls, parameter_shapes(new)
+                names[0], type(module).__name__, report.spec, sites, calls, parameter_shapes(new)
             )
         )
     return report
+
+
+def _build_for_site(resolved: Resolved, site: Site | None, spec: str, name: str) -> nn.Module:
+    """A fresh module for one site, its per-site parameters created from the shape the dry
+    forward saw; a user's activation is called once on that shape (lazy parameters, and the
+    check that it keeps the shape)."""
+    shape = site.input_shape if site is not None else None
+    if not isinstance(resolved, ExternalActivation):
+        new = resolved.build()
+        if shape is not None and hasattr(new, "materialize"):
+            new.materialize(shape, site.device, site.dtype)
+        return new
+    new = resolved.build(input_shape=shape)
+    if shape is not None:
+        if site.dtype is not None and site.dtype.is_floating_point:
+            new.to(device=site.device, dtype=site.dtype)
+        probe_site(new, shape, spec, name, site.device, site.dtype)
+    return new
+
+
+def materialize_activations(
+    model: nn.Module, input_shape: Sequence[int] | None = None, example_input=None
+) -> bool:
+    """Create the per-site parameters a model's activations wait for, with one dry forward:
+    actlab's lazy channel/element parameters, torch's lazy modules and users' activations whose
+    channel argument waits for the site (:class:`DeferredActivation`, replaced here by the module
+    it built). A user's activation that changes its input's shape is one line naming the site.
+
+    Runs only when there is something to create or check (else returns False at once); the task
+    calls it for activations built by ``backbone_kwargs.act_layer``.
+    """
+    from actlab.activations.sites import ACTIVATION_TYPES
+
+    pending = {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, DeferredActivation)
+        or (is_activation_module(m) and not isinstance(m, ACTIVATION_TYPES))
+        or (is_activation_module(m) and not getattr(m, "materialized", True))
+        or (is_activation_module(m) and has_lazy_parameters(m))
+    }
+    if not pending:
+        return False
+    x, source = _dry_input(model, example_input, input_shape)
+    if x is None:
+        return False
+    handles = []
+    for name, module in pending.items():
+        spec = module.external.spec if isinstance(module, DeferredActivation) else ""
+        spec = spec or qualified_name(type(module))
+
+        def check(mod, args, out, name=name, spec=spec):
+            if args and isinstance(args[0], torch.Tensor):
+                check_shape(mod, args[0].shape, out, spec, name)
+
+        handles.append(module.register_forward_hook(check))
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    except ActlabError:
+        raise
+    except Exception as err:  # noqa: BLE001 - as the swap's dry forward: one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        msg = (
+            f"the dry forward of {type(model).__name__} on a zero batch of {source} that creates "
+            f"its activations' parameters failed ({type(err).__name__}: {first})"
+        )
+        raise ActlabError(msg) from err
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, mode in modes.items():
+            module.training = mode
+    for name, module in pending.items():
+        if isinstance(module, DeferredActivation) and module.module is not None:
+            _set_module(model, name, module.module)
+    return True

@@ -62,10 +62,22 @@ def uses_default_store(args: Sequence[str]) -> bool:
     return not any(a.lower() in ("--trainer.logger=false", "--trainer.logger=null") for a in args)
 
 
+def importable_current_folder() -> None:
+    """Put the working folder first on ``sys.path``, as ``python -m`` does, so that a
+    ``myacts.py`` beside the config is importable by its activation spec (and by jsonargparse's
+    ``class_path``) from the console script too."""
+    import os
+
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``actlab`` console script and ``python -m actlab``; exits with the
     command's status (2 for bad input, reported as one ``actlab: error:`` line)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    importable_current_folder()
     if not args or args[0] in ("-h", "--help"):
         print_help()
         raise SystemExit(0)

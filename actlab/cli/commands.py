@@ -44,6 +44,10 @@ COMMANDS: dict[str, Command] = {
         "actlab.sweep.commands:report",
         "table a metric over an experiment or sweep (mean ± std, paper numbers)",
     ),
+    "activations": Command(
+        "actlab.cli.activations:activations",
+        "list every activation (built-in, plugin, import path): trainable, arguments",
+    ),
     "sync": Command(
         "actlab.cli.sync:sync",
         "send what runs kept in mlruns/spool while the tracking server was down (creates pending runs)",

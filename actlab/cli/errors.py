@@ -70,8 +70,33 @@ def _class_path_problem(key: str, message: str) -> str | None:
     valid = subclass_names(group) if group in ("model", "data") else []
     if not valid:
         return None
+    if given.group(1) in valid:  # the class is fine: a nested class_path failed to import
+        return _nested_activation_problem(message)
     kind = "data module" if group == "data" else "task"
     return unknown_name_message(f"{kind} class for {group}", given.group(1), valid)
+
+
+def _nested_activation_problem(message: str) -> str | None:
+    """jsonargparse imports every ``class_path`` it meets, an activation spec's
+    (``activation: {class_path: myacts.Snake}``) included: the activation resolver's own one
+    line (module that does not import, missing attribute) instead of "unknown task class"."""
+    import ast
+
+    nested = re.search(r"NestedArg\(key='([\w.]+)', val=(.*)\)\s*$", message, re.M)
+    if not nested:
+        return None
+    try:
+        value = ast.literal_eval(nested.group(2))
+    except (ValueError, SyntaxError):
+        return None
+    from actlab.activations import resolve_activation
+    from actlab.errors import ActlabError
+
+    try:
+        resolve_activation(value)
+    except ActlabError as err:
+        return f"model.{nested.group(1)}: {err}"
+    return None
 
 
 def qualified_key(key: str, argv: Sequence[str]) -> str:

@@ -1120,7 +1120,9 @@ def html_report(
         if shapes is not None:
             alt = f"learned activation shapes of {escape(row)}"
             parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(shapes)}">')
-        else:
+        elif any(r.tags.get("activation_trainable") == "true" for r in mine):
+            parts.append("<p>trainable activation: no learned-shape image logged</p>")
+        else:  # the runs' activation_trainable tag: is_trainable_activation, as in the fit
             parts.append("<p>fixed activation: no learned parameters</p>")
         parts.append("</section>")
         sections.append("".join(parts))

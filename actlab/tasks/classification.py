@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import timm
@@ -24,8 +23,10 @@ from actlab.activations import (
     activation_layer,
     is_activation_module,
     is_trainable_activation,
+    materialize_activations,
     swap_activations,
 )
+from actlab.activations.plugins import load_model_plugins
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.models.weight_init import WeightInit, init_weights
@@ -40,25 +41,31 @@ def create_backbone(
     actlab's own models also receive ``input_shape``; timm models with a fixed input size (ViTs)
     receive ``img_size``. An ``act_layer`` given as an actlab spec (``"cpaf_relu(k=2)"``) or a timm
     name goes through :func:`actlab.activations.activation_layer`, so it means the same for every
-    model. An unknown name raises :class:`UnknownNameError` listing close names.
+    model; its per-site parameters are created by one dry forward
+    (:func:`~actlab.activations.materialize_activations`). A net from a plugin package (entry-point
+    group ``actlab.models``) is registered at its first use. An unknown name raises :class:`UnknownNameError` listing close names.
     """
-    if not timm.is_model(name):
+    if not timm.is_model(name) and name not in load_model_plugins():
         close = unknown_name_message("model", name, timm.list_models(), show=0)
         ours = ", ".join(sorted(ACTLAB_MODELS))
         msg = f"{close}any name in timm.list_models() ({len(timm.list_models())} models); actlab's own: {ours}"
         raise UnknownNameError(msg)
     kwargs = {"num_classes": num_classes, "in_chans": input_shape[0], **kwargs}
     for key in ACT_LAYER_KEYS:
-        if isinstance(kwargs.get(key), (str, Mapping)):
+        if kwargs.get(key) is not None:
             kwargs[key] = activation_layer(kwargs[key])
     if name in ACTLAB_MODELS:
         kwargs.setdefault("input_shape", tuple(input_shape))
     elif len(input_shape) == 3 and _fixed_input_size(name):
         kwargs.setdefault("img_size", tuple(input_shape[1:]))
     try:
-        return timm.create_model(name, pretrained=False, **kwargs)
+        backbone = timm.create_model(name, pretrained=False, **kwargs)
     except TypeError as err:  # an unknown keyword in backbone_kwargs
         raise ActlabError(rejected_arguments_message(name, err, kwargs)) from err
+    # per-site parameters of act_layer's activations exist before the optimizer is built
+    check_input_shape(name, backbone, tuple(input_shape))
+    materialize_activations(backbone, input_shape)
+    return backbone
 
 
 #: Arguments actlab passes to every backbone itself (from the data), never a user's to set.

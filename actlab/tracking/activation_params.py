@@ -1,10 +1,13 @@
-"""Learned parameters of trainable activations: summaries, (a, b) scatter, curves and raw arrays.
+"""Learned parameters of trainable activations: summaries, (a, b) scatter, shapes and raw arrays.
 
-What is a trainable activation and how its parameters read as ``(k, *site)`` tensors is decided
-once, in :mod:`actlab.activations.parameters` (actlab's (a, b) families and ``prelu``, torch's and
-timm's ``nn.PReLU`` with ``weight`` read as ``a``, and any module with tensors ``a`` and ``b``).
-This covers the CPAF family of 004 (Fig. 14: learned ``a_i, b_i``), the agile/PA activations of
-002 (Fig. 14: learned curves) and PReLU (He et al. 2015), which has ``a`` only.
+What is a trainable activation and how its parameters read is decided once, in
+:mod:`actlab.activations.parameters`: actlab's (a, b) families and ``prelu``, torch's and timm's
+activations with parameters (``nn.PReLU``'s ``weight`` read as ``a``), a user's activation with
+whatever parameters it has, and any module with tensors ``a`` and ``b``. Every one gets per-layer
+statistics of each parameter, ``.npz`` arrays and the learned-shape image, drawn by evaluating
+the module itself on a grid of inputs (the median over its channels or elements and their
+range, the initial shape beside it: 002 Fig. 14). The (a, b) kind also gets the ``(a_i, b_i)``
+scatter of 004 Fig. 14; PReLU (He et al. 2015) has ``a`` only.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from actlab.activations.parameters import activation_parameters
+from actlab.activations.parameters import activation_parameters, is_ab_activation
 from actlab.activations.parameters import is_trainable_activation as is_trainable_activation
 from actlab.activations.parameters import trainable_activations as trainable_activations
 from actlab.tracking.plots import figure_to_array, new_figure
@@ -30,8 +33,6 @@ if TYPE_CHECKING:
 #: Inputs at which learned curves are drawn.
 CURVE_RANGE = (-4.0, 4.0)
 CURVE_POINTS = 201
-#: Individual sites drawn thinly beside the site average.
-CURVE_SITES = 3
 #: Prefix of the per-layer metrics: sorts after ``test/``, ``time/``, ``train/`` and ``val/``,
 #: so MLflow's metric lists and chart view open with the headline metrics.
 METRIC_PREFIX = "z_act"
@@ -64,8 +65,8 @@ def layer_keys(activations: Mapping[str, nn.Module]) -> dict[str, str]:
 def summary_metrics(
     activations: Mapping[str, nn.Module], stats: Sequence[str] = DEFAULT_STATS
 ) -> dict[str, float]:
-    """``z_act/<index>.<layer>/{a,b}_<stat>`` over all terms and sites of each layer (``a`` only
-    for PReLU).
+    """``z_act/<index>.<layer>/<param>_<stat>`` over all terms and sites of each layer: ``a`` and
+    ``b`` for the (a, b) kind (``a`` only for PReLU), else each named parameter (``alpha``).
 
     Args:
         activations: trainable activations by module name, in network order.
@@ -91,8 +92,8 @@ def summary_metrics(
 
 
 def params_npz(activations: Mapping[str, nn.Module]) -> bytes:
-    """The raw parameters as an ``.npz`` archive: arrays ``<layer>.a`` and ``<layer>.b``
-    (``(k, *site)``; no ``.b`` for PReLU)."""
+    """The raw parameters as an ``.npz`` archive: arrays ``<layer>.<param>`` (``<layer>.a`` and
+    ``<layer>.b`` shaped ``(k, *site)`` for the (a, b) kind, no ``.b`` for PReLU)."""
     arrays = {}
     for name, module in activations.items():
         for param, values in _params(module).items():
@@ -136,6 +137,11 @@ def _panels(
     return fig, axes
 
 
+def ab_activations(activations: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    """The (a, b) kind among ``activations`` (the ones :func:`scatter_image` draws)."""
+    return {name: m for name, m in activations.items() if is_ab_activation(m)}
+
+
 def scatter_image(
     activations: Mapping[str, nn.Module],
     initial: Mapping[str, nn.Module] | None,
@@ -143,7 +149,7 @@ def scatter_image(
 ) -> np.ndarray:
     """One panel per layer (at most :data:`MAX_PANELS`): ``(a_i, b_i)`` of every site, one colour
     per term ``i``, the initial values in grey (004 Fig. 14). PReLU, which has no ``b``, is drawn
-    at ``b = 0``: its kink is fixed at 0."""
+    at ``b = 0``: its kink is fixed at 0. Only for the (a, b) kind (:func:`ab_activations`)."""
     is_ab = {name: "b" in activation_parameters(m) for name, m in activations.items()}
     fig, axes = _panels(activations, title)
     keys = layer_keys(activations)
@@ -162,14 +168,46 @@ def scatter_image(
     return figure_to_array(fig)
 
 
+def sample_shapes(module: nn.Module) -> list[tuple[int, ...]]:
+    """Shapes of one sample to evaluate ``module`` on, most likely first: the (a, b) kind's
+    ``site``; else from its largest parameter: its shape, then its channel count followed by
+    0-2 singleton dims (per-channel parameters broadcast over them), then a scalar sample."""
+    params = activation_parameters(module)
+    if is_ab_activation(module):
+        return [tuple(params["a"].shape[1:])]
+    largest = max(params.values(), key=lambda p: p.numel(), default=None)
+    shapes: list[tuple[int, ...]] = []
+    if largest is not None and largest.numel() > 1:
+        full = list(largest.shape)
+        while full and full[0] == 1:
+            full.pop(0)
+        squeezed = [s for s in full if s != 1]
+        shapes += [tuple(full), *((squeezed[0], *([1] * k)) for k in range(3))]
+    shapes += [(), (1,), (1, 1, 1)]
+    return list(dict.fromkeys(shapes))
+
+
 @torch.no_grad()
-def curve(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module`` evaluated at the 1-D inputs ``x`` at every site: shape ``(len(x), sites)``."""
-    a = activation_parameters(module)["a"]
-    site = tuple(a.shape[1:])
-    inputs = x.to(a.device, a.dtype).view(-1, *([1] * len(site))).expand(len(x), *site)
-    out = module(inputs.clone())
-    return out.detach().float().cpu().reshape(len(x), -1)
+def curve(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """``module`` evaluated at the 1-D inputs ``x`` (eval mode): shape ``(len(x), units)``, one
+    column per channel or element its parameters have; None when no sample shape of
+    :func:`sample_shapes` gives an output shaped like the input."""
+    param = next(iter(activation_parameters(module).values()), None)
+    device, dtype = (param.device, param.dtype) if param is not None else (None, None)
+    training = module.training
+    module.eval()
+    try:
+        for shape in sample_shapes(module):
+            inputs = x.to(device, dtype).view(-1, *([1] * len(shape))).expand(len(x), *shape)
+            try:
+                out = module(inputs.clone())
+            except Exception:  # noqa: BLE001 - the shape does not fit: try the next one
+                continue
+            if isinstance(out, torch.Tensor) and out.shape == inputs.shape:
+                return out.detach().float().cpu().reshape(len(x), -1)
+    finally:
+        module.train(training)
+    return None
 
 
 def curves_image(
@@ -177,20 +215,25 @@ def curves_image(
     initial: Mapping[str, nn.Module] | None,
     title: str,
 ) -> np.ndarray:
-    """One panel per layer (at most :data:`MAX_PANELS`): the learned curve f(x), mean over the
-    layer's sites and a few single sites, over the initial one (002 Fig. 14)."""
+    """One panel per layer (at most :data:`MAX_PANELS`): the learned shape f(x), the median
+    over the layer's channels or elements and their range (a band), over the initial median
+    (002 Fig. 14). Each module is evaluated itself (:func:`curve`)."""
     x = torch.linspace(*CURVE_RANGE, CURVE_POINTS)
     fig, axes = _panels(activations, title)
     for name, ax in axes:
         if initial is not None and name in initial:
             y0 = curve(initial[name], x)
-            ax.plot(x, y0.mean(1), "k--", lw=1.2, label="initial (site mean)")
+            if y0 is not None:
+                ax.plot(x, y0.median(1).values, "k--", lw=1.2, label="initial (site median)")
         y = curve(activations[name], x)
-        sites = min(CURVE_SITES, y.shape[1]) if y.shape[1] > 1 else 0
-        for site in range(sites):
-            label = f"learned, {sites} single sites" if site == 0 else None
-            ax.plot(x, y[:, site], "C0", lw=0.6, alpha=0.6, label=label)
-        ax.plot(x, y.mean(1), "C3", lw=1.8, label="learned (site mean)")
+        if y is None:
+            ax.text(0.5, 0.5, "no input shape fits", ha="center", transform=ax.transAxes)
+            continue
+        if y.shape[1] > 1:
+            low, high = y.min(1).values, y.max(1).values
+            label = f"learned, range over {y.shape[1]} sites"
+            ax.fill_between(x, low, high, color="C0", alpha=0.25, lw=0, label=label)
+        ax.plot(x, y.median(1).values, "C3", lw=1.8, label="learned (site median)")
         ax.axhline(0, color="grey", lw=0.4)
         ax.axvline(0, color="grey", lw=0.4)
         ax.set_xlabel("x")

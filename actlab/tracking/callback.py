@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 #: Key of actlab's own entry in a Lightning checkpoint.
 CHECKPOINT_KEY = "actlab"
+#: Run tag: ``true`` when the model has trainable activations
+#: (:func:`actlab.activations.is_trainable_activation`), else ``false``.
+TRAINABLE_TAG = "activation_trainable"
 
 
 def threshold_name(threshold: float) -> str:
@@ -44,10 +47,13 @@ class TrackingCallback(Callback):
     Metrics (``step = epoch``): ``time/epoch_seconds``, ``time/samples_per_sec``, ``train/lr``
     (``train/lr_group<i>`` for further parameter groups), ``val/best_acc``, ``val/best_epoch``,
     ``time/seconds_to_val_acc_<t>`` and ``time/epochs_to_val_acc_<t>`` (once, the first time
-    ``val/acc >= t``), ``z_act/<index>.<layer>/{a,b}_mean`` (``_std``, ``_min``, ``_max`` too
-    with ``activation_stats="all"``; the prefix sorts after ``train/`` and ``val/``).
+    ``val/acc >= t``), ``z_act/<index>.<layer>/<param>_mean`` for every trainable activation
+    (``a``, ``b`` for the (a, b) kind; a user's activation's own parameter names; ``_std``,
+    ``_min``, ``_max`` too with ``activation_stats="all"``; the prefix sorts after ``train/``
+    and ``val/``). Tag ``activation_trainable`` (``true``/``false``).
     Images (MLflow step slider): ``confusion_val``, ``confusion_test``, ``confusion_test_best``,
-    ``act_ab_scatter``, ``act_curves``, ``features_test``, ``features_test_best``.
+    ``act_ab_scatter`` (the (a, b) kind), ``act_curves`` (every trainable activation's learned
+    shape), ``features_test``, ``features_test_best``.
     Artifacts: ``confusion/val_epoch<NNN>.csv``, ``confusion/test.csv``,
     ``confusion/test_best.csv``, ``activation_params/epoch<NNN>.npz``,
     ``activation_params/final.npz``.
@@ -176,6 +182,14 @@ class TrackingCallback(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         activations = ap.trainable_activations(pl_module)
         self._initial = ap.snapshot(activations)
+        logger = actlab_logger(trainer)
+        if logger is not None and trainer.is_global_zero:  # what `actlab report --html` reads
+            tags = {TRAINABLE_TAG: str(bool(activations)).lower()}
+            provenance = getattr(getattr(pl_module, "swap_report", None), "provenance", None)
+            for key in ("source_file", "source_sha256"):  # tags: a resumed run may differ
+                if key in (provenance or {}):
+                    tags[f"activation_{key}"] = provenance[key]
+            logger.set_tags(tags)
         for name, state in (self._initial_state or {}).items():
             if name in self._initial:
                 self._initial[name].load_state_dict(state)
@@ -273,8 +287,10 @@ class TrackingCallback(Callback):
         spec: str,
     ) -> None:
         title = f"{spec}, epoch {epoch}\n{logger.run_name}"
-        scatter = ap.scatter_image(activations, self._initial, f"learned (a, b) of {title}")
-        logger.log_image(scatter, "act_ab_scatter", step=epoch)
+        ab = ap.ab_activations(activations)
+        if ab:  # the (a, b) kind keeps 004 Fig. 14's scatter
+            scatter = ap.scatter_image(ab, self._initial, f"learned (a, b) of {title}")
+            logger.log_image(scatter, "act_ab_scatter", step=epoch)
         curves = ap.curves_image(activations, self._initial, f"learned f(x) of {title}")
         logger.log_image(curves, "act_curves", step=epoch)
 

@@ -5,7 +5,10 @@ actually used, and few: every option of ``model`` (backbone, head, optimizer, sc
 ``data`` and ``tracking``, ``seed_everything``, and only the ``trainer`` options that differ
 from Lightning's defaults. The model's ``num_classes`` and ``input_shape`` are the values linked
 from the data module, and ``model.activation`` is the resolved activation spec, or the
-backbone's own activation when none is swapped (``model.activation_swapped`` says which).
+backbone's own activation when none is swapped (``model.activation_swapped`` says which); a
+swapped activation also records the spec as given (``model.activation_given``), its origin
+(built-in, plugin, import path) and its class's qualified name (``model.activation_class``);
+the source file and its SHA-256 are tags (:class:`~actlab.tracking.callback.TrackingCallback`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ def used_model_params(model: Any) -> dict[str, Any]:
     if hasattr(model, "activation_name"):
         params["model.activation"] = model.activation_name
         params["model.activation_swapped"] = hparams.get("activation") is not None
+    provenance = getattr(getattr(model, "swap_report", None), "provenance", None) or {}
+    for key in ("given", "origin", "class"):
+        if key in provenance:
+            params[f"model.activation_{key}"] = provenance[key]
     return params
 
 

@@ -125,7 +125,12 @@ def test_activation_figures_label_axes_and_explain_lines(monkeypatch) -> None:
     ax = curves.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "f(x)")
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["initial (site mean)", "learned, 3 single sites", "learned (site mean)"]
+    sites = 3  # ABAct((3,)): three parameter sites per layer, the band
+    assert labels == [
+        "initial (site median)",
+        f"learned, range over {sites} sites",
+        "learned (site median)",
+    ]
     ax = scatter.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("$a_i$", "$b_i$")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
