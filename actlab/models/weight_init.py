@@ -26,6 +26,7 @@ before the model is built, so one seed gives the same weights every time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from typing import Literal, get_args
 
 import torch
@@ -74,15 +75,32 @@ def unknown_scheme_message(scheme: object) -> str:
     return f"unknown weight_init {scheme!r}; valid: {', '.join(WEIGHT_INITS)}"
 
 
-def init_weights(model: nn.Module, scheme: WeightInit) -> int:
+def _layers(module: nn.Module, skip: Callable[[nn.Module], bool]) -> Iterator[nn.Module]:
+    """``module`` and the layers under it that are linear or conv, not descending into the
+    modules ``skip`` takes."""
+    if isinstance(module, INITIALISED_LAYERS):
+        yield module
+    for child in module.children():
+        if not skip(child):
+            yield from _layers(child, skip)
+
+
+def init_weights(
+    model: nn.Module,
+    scheme: WeightInit,
+    skip: Callable[[nn.Module], bool] | None = None,
+) -> int:
     """Re-initialise every linear and conv layer of ``model`` by ``scheme``; return how many.
 
-    ``torch`` leaves the model as built (its layers were initialised by torch on creation), so
-    runs without the option draw exactly the weights they drew before it existed.
+    ``skip`` names modules to leave alone with everything inside them: the task passes
+    :func:`actlab.activations.is_activation_module`, so an activation that holds a layer of its
+    own (a user's, or a gated one) keeps its initial values. ``torch`` leaves the model as built
+    (its layers were initialised by torch on creation), so runs without the option draw exactly
+    the weights they drew before it existed.
     """
     if scheme not in WEIGHT_INITS:
         raise ActlabError(unknown_scheme_message(scheme))
-    layers = [m for m in model.modules() if isinstance(m, INITIALISED_LAYERS)]
+    layers = list(_layers(model, skip or (lambda module: False)))
     if scheme == "torch":
         return len(layers)
     for layer in layers:

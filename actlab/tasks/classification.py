@@ -230,7 +230,7 @@ class ClassificationModule(LightningModule):
             backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
         )
         check_input_shape(backbone, self.backbone, tuple(input_shape))
-        init_weights(self.backbone, weight_init)
+        init_weights(self.backbone, weight_init, skip=is_activation_module)
         self.swap_report = None
         self.activation_name = self._apply_activation(activation, tuple(input_shape))
         self.channels_last = channels_last

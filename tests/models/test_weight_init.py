@@ -137,3 +137,27 @@ def test_task_applies_it_to_every_conv_and_linear_but_not_to_norms_or_activation
     assert act_keras and len(act_keras) == len(act_torch)
     for mine, theirs in zip(act_keras, act_torch, strict=True):
         assert torch.equal(mine, theirs)
+
+
+class Gated(nn.Module):
+    """An activation with a layer of its own (x * sigmoid(conv(x))): not the net's to re-initialise."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.gate = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.gate(x))
+
+
+def test_layers_inside_an_activation_are_skipped() -> None:
+    from actlab.activations import is_activation_module
+    from actlab.activations.sites import register_activation_type
+
+    register_activation_type(Gated)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), Gated(4), nn.Conv2d(4, 4, 3))
+    gate = model[1].gate.weight.detach().clone()
+    assert init_weights(model, "keras", skip=is_activation_module) == 2
+    assert torch.equal(model[1].gate.weight, gate)
+    assert torch.count_nonzero(model[0].bias) == 0 and torch.count_nonzero(model[1].gate.bias) > 0
