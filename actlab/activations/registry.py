@@ -275,7 +275,7 @@ def resolve_activation(spec: Spec | Resolved, **overrides: Any) -> Resolved:
     kwargs.update(overrides)
     if name in ACTIVATIONS:
         return BuiltinActivation(name, kwargs)
-    if "." in name or ":" in name:
+    if _is_path(name):
         target = import_object(name, spec if isinstance(spec, str) else name)
         return ExternalActivation(target, kwargs, name, "import path")
     from actlab.activations.plugins import load_entry_point, plugin_entry_points, plugin_origin
@@ -320,6 +320,11 @@ def _timm_act_layer(name: str) -> Callable[..., nn.Module] | None:
 ActLayer = Spec
 
 
+def _is_path(name: str) -> bool:
+    """Whether ``name`` is an import path (``myacts.Snake``, ``myacts:Snake``), not a plain name."""
+    return "." in name or ":" in name
+
+
 def activation_layer(spec: ActLayer) -> Callable[..., nn.Module]:
     """The one activation factory of actlab's nets (and of ``act_layer`` in ``backbone_kwargs``),
     timm-style: ``act_layer(inplace=True)`` builds a fresh module per call.
@@ -343,7 +348,7 @@ def activation_layer(spec: ActLayer) -> Callable[..., nn.Module]:
             return resolve_activation(spec).factory()
         raise ActlabError(f"act_layer must be an activation spec, class or factory; got {spec!r}")
     name, kwargs = parse_spec(spec)
-    if name not in ACTIVATIONS and isinstance(spec, str) and not kwargs and "." not in name:
+    if name not in ACTIVATIONS and isinstance(spec, str) and not kwargs and not _is_path(name):
         from actlab.activations.plugins import plugin_entry_points
 
         if name not in plugin_entry_points():

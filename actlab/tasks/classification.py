@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import timm
@@ -27,6 +28,8 @@ from actlab.activations import (
     swap_activations,
 )
 from actlab.activations.plugins import load_model_plugins
+from actlab.activations.registry import BuiltinActivation, resolve_activation
+from actlab.activations.swap import provenance
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.models.weight_init import WeightInit, init_weights
@@ -119,6 +122,26 @@ def check_input_shape(name: str, backbone: nn.Module, input_shape: tuple[int, ..
 
 #: ``backbone_kwargs`` keys that name an activation (002's nets vary conv and FC separately).
 ACT_LAYER_KEYS = ("act_layer", "conv_act_layer", "fc_act_layer")
+
+
+def act_layer_provenance(backbone_kwargs: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Where each act-layer key's activation came from, for the keys that name one of actlab's
+    activation specs beyond the built-in names (an import path, a plugin, a Python class or
+    factory): :func:`actlab.activations.swap.provenance` (the spec as given, the class's qualified
+    name, the source file and its SHA-256). timm's names and built-in specs need no more than
+    the name the config already records."""
+    found: dict[str, dict[str, str]] = {}
+    for key in ACT_LAYER_KEYS:
+        value = backbone_kwargs.get(key)
+        if value is None:
+            continue
+        try:
+            resolved = resolve_activation(value)
+        except ActlabError:  # a timm name: activation_layer resolved it, nothing more to trace
+            continue
+        if not isinstance(resolved, BuiltinActivation):
+            found[key] = provenance(resolved, value)
+    return found
 
 
 def _fixed_input_size(name: str) -> bool:
@@ -230,6 +253,9 @@ class ClassificationModule(LightningModule):
             backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
         )
         check_input_shape(backbone, self.backbone, tuple(input_shape))
+        #: provenance of activations given through ``backbone_kwargs`` (act-layer keys), logged
+        #: beside the swapped activation's (``model.backbone_kwargs.<key>_class`` and tags)
+        self.act_layer_provenance = act_layer_provenance(backbone_kwargs or {})
         init_weights(self.backbone, weight_init, skip=is_activation_module)
         self.swap_report = None
         self.activation_name = self._apply_activation(activation, tuple(input_shape))

@@ -189,6 +189,11 @@ class TrackingCallback(Callback):
             for key in ("source_file", "source_sha256"):  # tags: a resumed run may differ
                 if key in (provenance or {}):
                     tags[f"activation_{key}"] = provenance[key]
+            act_layers = getattr(pl_module, "act_layer_provenance", None) or {}
+            for act_key, found in act_layers.items():
+                for key in ("source_file", "source_sha256"):
+                    if key in found:
+                        tags[f"{act_key}_{key}"] = found[key]
             logger.set_tags(tags)
         for name, state in (self._initial_state or {}).items():
             if name in self._initial:

@@ -78,6 +78,9 @@ def used_model_params(model: Any) -> dict[str, Any]:
     for key in ("given", "origin", "class"):
         if key in provenance:
             params[f"model.activation_{key}"] = provenance[key]
+    for act_key, found in (getattr(model, "act_layer_provenance", None) or {}).items():
+        for key in ("origin", "class"):
+            params[f"model.backbone_kwargs.{act_key}_{key}"] = found[key]
     return params
 
 

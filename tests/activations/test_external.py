@@ -104,7 +104,11 @@ def test_inplace_is_passed_only_to_a_class_that_takes_it() -> None:
     assert activation_layer(nn.SiLU) is nn.SiLU  # torch's classes pass through
 
 
-@pytest.mark.parametrize("spec", [f"{MOD}.Snake", f"{MOD}.LazySnake"], ids=["channels", "lazy"])
+@pytest.mark.parametrize(
+    "spec",
+    [f"{MOD}.Snake", f"{MOD}:Snake", f"{MOD}.LazySnake"],
+    ids=["channels", "channels-colon", "lazy"],
+)
 def test_act_layer_gets_per_site_parameters_before_the_optimizer(spec: str) -> None:
     backbone = create_backbone("small_cnn", 3, (1, 8, 8), act_layer=spec, channels=[4, 8])
     assert not any(isinstance(m, DeferredActivation) for m in backbone.modules())
@@ -228,3 +232,24 @@ def test_a_plugin_registers_activations_and_nets_by_entry_point(plugin, capsys) 
     assert "num_parameters=<site's channels>, alpha=1.0" in plugin_line
     assert any(line.startswith(f"{MOD}:Snake") and "import path" in line for line in lines)
     assert not any(line.startswith("relu ") for line in lines)  # --trainable
+
+
+def test_act_layer_records_where_the_activation_came_from() -> None:
+    """An activation given through ``backbone_kwargs.act_layer`` is traced like a swapped one:
+    its class and origin as params, its source file and hash as tags; built-in and timm names
+    need only the name the config records."""
+    from actlab.tracking.config import used_model_params
+
+    kwargs = {"act_layer": f"{MOD}:Snake", "channels": [4, 8]}  # the colon form, a plain string
+    task = ClassificationModule("small_cnn", 3, (1, 8, 8), backbone_kwargs=kwargs)
+    found = task.act_layer_provenance["act_layer"]
+    assert found["class"] == f"{MOD}.Snake" and found["origin"] == "import path"
+    source = Path(user_acts.__file__).read_bytes()
+    assert found["source_sha256"] == hashlib.sha256(source).hexdigest()
+    params = used_model_params(task)
+    assert params["model.backbone_kwargs.act_layer_class"] == f"{MOD}.Snake"
+    assert params["model.backbone_kwargs.act_layer_origin"] == "import path"
+    for name in ("cpaf_relu(k=2)", "hard_swish"):
+        kwargs = {"act_layer": name, "channels": [4, 8]}
+        task = ClassificationModule("small_cnn", 3, (1, 8, 8), backbone_kwargs=kwargs)
+        assert task.act_layer_provenance == {}
