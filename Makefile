@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint ui clean-venv
+.PHONY: demo test test-fast lint ui gpu-check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 
 ui: $(STAMP)  ## Open the MLflow UI on mlruns/ at http://127.0.0.1:5000
 	$(BIN)/actlab ui
+
+# No $(STAMP): a GPU box may have the packages installed without .venv; .venv's python when present.
+OUT    ?= gpu-check
+GPU_PY := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+gpu-check:  ## Check and measure every GPU path (< 8 min): make gpu-check OUT=dir [ARGS=--cpu]
+	@$(GPU_PY) scripts/gpu_check.py $(OUT) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,6 +9,7 @@ closed-form backward: on CPU inductor-compiled, on CUDA Triton) and on CPU ``fus
 
     python benchmarks/activations.py [--rounds 10] [--batch 64] [--threads 1] [--device cpu]
     python benchmarks/activations.py --device cuda --dtype bfloat16 --channels-last
+    python benchmarks/activations.py --cpu-eager --rounds 1 --batch 2   # quick: no CPU compiles
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ TRAINABLE = ["cpaf_relu(k=2)", "pa_relu", "prelu", "cpaf_sigmoid"]
 MODELS = [("cpaf_structure1", {}), ("resnet18", {})]
 
 
-def rows(device: str) -> list[tuple[str, str, bool]]:
-    """(label, spec, eager CPU kernels) for every row of the table."""
+def rows(device: str, cpu_eager: bool = False) -> list[tuple[str, str, bool]]:
+    """(label, spec, eager CPU kernels) for every row of the table; ``cpu_eager`` leaves out the
+    compiled CPU rows (each costs a few seconds of inductor compile)."""
     out = [("relu", "relu", False), ("gelu", "gelu", False)]
     for spec in TRAINABLE:
         name, _, args = spec.partition("(")
@@ -43,6 +45,8 @@ def rows(device: str) -> list[tuple[str, str, bool]]:
             out.append((f"{spec} {backend}", full, False))
         if device == "cpu":
             out.append((f"{spec} fused [eager]", out[-1][1], True))
+            if cpu_eager:
+                del out[-2]
     return out
 
 
@@ -75,7 +79,7 @@ def bench(name: str, kwargs: dict, args: argparse.Namespace) -> None:
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
     else:
         autocast = contextlib.nullcontext
-    table = rows(args.device)
+    table = rows(args.device, args.cpu_eager)
     models = {}
     for label, spec, _ in table:
         model = copy.deepcopy(base)
@@ -123,6 +127,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--models", nargs="+", default=[m for m, _ in MODELS])
+    parser.add_argument(
+        "--cpu-eager", action="store_true", help="CPU: fused rows eager only (no compiles)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"

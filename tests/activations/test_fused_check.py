@@ -140,3 +140,16 @@ def test_the_check_runs_inside_inference_mode() -> None:
         y = act(x)
     assert list(check.VERDICTS.values()) == [True]
     torch.testing.assert_close(y, reference(x))
+
+
+def test_a_correct_bf16_kernel_on_a_small_layer_site_passes() -> None:
+    """Both sides get the same bf16-rounded output gradient: the reference given the unrounded
+    one differed by that rounding alone (0.07 relative on PA-ReLU's a over 4 x 30 features, above
+    the 3e-2 allowed), and ``auto`` would have dropped a correct kernel."""
+    torch.manual_seed(0)
+    module = create_activation("pa_relu(granularity=layer)")
+    x = torch.randn(4, 30).bfloat16()
+    with torch.no_grad():
+        module(x.float())
+    error, _ = check.compare(module._fused, module._reference, x, list(module.parameters()))
+    assert error < 0.01
