@@ -299,6 +299,10 @@ def fit_activation(name: str, new: nn.Module, old: nn.Module, x: torch.Tensor) -
         x: the site's recorded inputs as samples ``(M, *site)`` (:func:`record_inputs`).
     """
     site = site_shape_of(new)
+    if site is None and hasattr(new, "materialize"):  # lazy: no dry forward created them
+        new.materialize(x.shape, x.device, x.dtype)
+        site = site_shape_of(new)
+        x = samples_of(x, site)
     was = old.training
     old.eval()
     with torch.no_grad():
