@@ -32,6 +32,7 @@ from actlab.activations.external import (
     qualified_name,
     source_sha256,
 )
+from actlab.activations.fit import FIT_TOLERANCE, ActivationInit, check_activation_init, fit_sites
 from actlab.activations.parameters import parameter_shapes
 from actlab.activations.registry import Resolved, Spec, resolve_activation
 from actlab.activations.sites import is_activation_module, is_sigmoid_like
@@ -57,6 +58,8 @@ class ReplacedSite:
     shared_by: int = 1
     calls: int | None = None
     parameters: dict[str, list[int]] = field(default_factory=dict)
+    #: relative RMS error of the fit to the old activation (``activation_init="fit"``; issue 24)
+    fit_error: float | None = None
 
 
 @dataclass
@@ -82,6 +85,20 @@ class SwapReport:
     input_source: str | None = None
     #: where the activation came from: :func:`provenance` (spec as given, class, source hash).
     provenance: dict[str, str] = field(default_factory=dict)
+    #: ``default`` or ``fit``, and how the fit ran (batches, samples, tolerance; issue 24).
+    activation_init: str = "default"
+    fit: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        #: (qualified names, old module, new module) of every replaced site, for a later
+        #: :func:`fit_swapped`; not part of :meth:`to_dict`.
+        self.modules: list[tuple[list[str], nn.Module, nn.Module]] = []
+
+    @property
+    def poorly_fitted(self) -> list[ReplacedSite]:
+        """Fitted sites whose error exceeds the tolerance (:data:`~.fit.FIT_TOLERANCE`)."""
+        tolerance = (self.fit or {}).get("tolerance", FIT_TOLERANCE)
+        return [s for s in self.replaced if s.fit_error is not None and s.fit_error > tolerance]
 
     @property
     def unreachable(self) -> list[SkippedSite]:
@@ -107,10 +124,18 @@ class SwapReport:
             f"swap to {self.spec}: {len(self.replaced)} replaced ({len(self.trainable)} trainable), "
             f"{len(self.skipped)} kept{checked}"
         ]
+        if self.fit is not None:
+            poor = self.poorly_fitted
+            lines.append(
+                f"  fitted to the replaced activations on {self.fit['batches']} batch(es); "
+                f"{len(poor)} site(s) above the tolerance {self.fit['tolerance']:.0%}"
+                + (f": {', '.join(s.name for s in poor)}" if poor else "")
+            )
         lines += [
             f"  replaced {s.name} ({s.old}) -> {s.new}"
             + (f" [shared by {s.shared_by} sites]" if s.shared_by > 1 else "")
             + (" [not called in the dry forward]" if s.calls == 0 else "")
+            + (f" [fit error {s.fit_error:.2%}]" if s.fit_error is not None else "")
             for s in self.replaced
         ]
         lines += [f"  kept     {s.name} ({s.old}): {s.reason}" for s in self.skipped]
@@ -253,6 +278,8 @@ def swap_activations(
     strict: bool = False,
     example_input: torch.Tensor | None = None,
     input_shape: Sequence[int] | None = None,
+    activation_init: ActivationInit = "default",
+    fit_inputs: Sequence[torch.Tensor] | None = None,
 ) -> SwapReport:
     """Replace every activation module of ``model`` (in place) with a fresh ``spec`` per site.
 
@@ -272,6 +299,10 @@ def swap_activations(
             the shape the model says it was built for (:func:`infer_input_shape`). Without any
             there is no dry forward (``report.dry_run`` is False) and ``strict=True`` raises.
         input_shape: one sample's shape, e.g. ``(3, 32, 32)``.
+        activation_init: ``default`` (the family's initial values) or ``fit``: each new
+            trainable activation's parameters are fitted, per site, to the activation it replaces
+            over the inputs that site sees on ``fit_inputs`` (:mod:`actlab.activations.fit`).
+        fit_inputs: a few input batches (training data) for ``activation_init="fit"``.
 
     Returns:
         A :class:`SwapReport` listing every replaced and kept site, with the reason for each kept.
@@ -281,6 +312,10 @@ def swap_activations(
             dry forward fails (one line: pass ``input_shape=``), ``strict`` and a site is
             unreachable, or a user's activation fails on or changes the shape of a site's input.
     """
+    check_activation_init(activation_init)
+    if activation_init == "fit" and not fit_inputs:
+        msg = "swap_activations(activation_init='fit') needs fit_inputs: a few training batches"
+        raise ActlabError(msg)
     resolved = resolve_activation(spec)
     report = SwapReport(spec=resolved.spec, provenance=provenance(resolved, spec))
     site_dependent = resolved.site_dependent
@@ -354,6 +389,34 @@ def swap_activations(
                 names[0], type(module).__name__, report.spec, sites, calls, parameter_shapes(new)
             )
         )
+        report.modules.append((names, module, new))
+    if activation_init == "fit":
+        fit_swapped(model, report, fit_inputs)
+    return report
+
+
+def fit_swapped(
+    model: nn.Module, report: SwapReport, batches: Sequence[torch.Tensor]
+) -> SwapReport:
+    """Fit the activations a swap put into ``model`` to the ones they replaced (issue 24).
+
+    Every site's inputs are recorded on ``batches`` with the old activations in place, then each
+    new trainable activation is fitted to its old one there (:func:`~.fit.fit_sites`); the
+    report gets each site's fit error and names those above the tolerance.
+    """
+    batches = list(batches)
+    fits = {f.name: f for f in fit_sites(model, report.modules, batches, _set_module)}
+    for site in report.replaced:
+        fitted = fits.get(site.name)
+        site.fit_error = fitted.error if fitted is not None else None
+    report.activation_init = "fit"
+    report.fit = {
+        "batches": len(batches),
+        "samples": int(sum(len(x) for x in batches)),
+        "tolerance": FIT_TOLERANCE,
+        "error": "relative RMS error sqrt(sum (f - g)^2 / sum g^2) on the site's inputs",
+        "methods": sorted({f.method for f in fits.values()}),
+    }
     return report
 
 

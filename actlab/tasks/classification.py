@@ -30,14 +30,21 @@ from actlab.activations import (
 from actlab.activations.plugins import load_model_plugins
 from actlab.activations.registry import BuiltinActivation, resolve_activation
 from actlab.activations.swap import provenance
+from actlab.activations.fit import ActivationInit, check_activation_init
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.models.weight_init import WeightInit, init_weights
+from actlab.models.weights import Weights, WeightsSource
+from actlab.tasks.finetune import Trainable
 from actlab.tasks.heads import Head, head_loss, head_outputs
 
 
 def create_backbone(
-    name: str, num_classes: int, input_shape: tuple[int, ...], **kwargs: Any
+    name: str,
+    num_classes: int,
+    input_shape: tuple[int, ...],
+    pretrained: bool = False,
+    **kwargs: Any,
 ) -> nn.Module:
     """Build ``name`` with ``timm.create_model`` for ``num_classes`` and one sample's shape.
 
@@ -46,7 +53,9 @@ def create_backbone(
     name goes through :func:`actlab.activations.activation_layer`, so it means the same for every
     model; its per-site parameters are created by one dry forward
     (:func:`~actlab.activations.materialize_activations`). A net from a plugin package (entry-point
-    group ``actlab.models``) is registered at its first use. An unknown name raises :class:`UnknownNameError` listing close names.
+    group ``actlab.models``) is registered at its first use. An unknown name raises
+    :class:`UnknownNameError` listing close names. ``pretrained`` asks timm for the model's
+    pretrained weights (``weights: true``).
     """
     if not timm.is_model(name) and name not in load_model_plugins():
         close = unknown_name_message("model", name, timm.list_models(), show=0)
@@ -62,7 +71,7 @@ def create_backbone(
     elif len(input_shape) == 3 and _fixed_input_size(name):
         kwargs.setdefault("img_size", tuple(input_shape[1:]))
     try:
-        backbone = timm.create_model(name, pretrained=False, **kwargs)
+        backbone = timm.create_model(name, pretrained=pretrained, **kwargs)
     except TypeError as err:  # an unknown keyword in backbone_kwargs
         raise ActlabError(rejected_arguments_message(name, err, kwargs)) from err
     # per-site parameters of act_layer's activations exist before the optimizer is built
@@ -229,6 +238,27 @@ class ClassificationModule(LightningModule):
             biases: 003's framework), ``caffe_xavier`` or ``caffe_msra`` (Caffe's fillers, zero
             biases: 000's framework); see :mod:`actlab.models.weight_init`. Applied before the
             activation swap, so activation parameters keep their own initial values.
+        weights: pretrained weights of the backbone, loaded before the activation swap
+            (torchgeo's convention; :mod:`actlab.models.weights`): ``true`` for timm's pretrained
+            weights (hub), a path for a local ``.safetensors``, ``.pth`` or Lightning/actlab
+            checkpoint; the classifier is re-created for ``num_classes`` and the input
+            convolution adapted as timm does. The run records the file and its SHA-256, or the
+            hub tag (params ``model.weights_from``, ``model.weights_sha256``).
+        activation_init: ``default`` (the family's initial values) or ``fit``: at the start of
+            the fit each swapped-in trainable activation is fitted, per site, to the activation it
+            replaced over the inputs that site sees on ``activation_fit_batches`` training
+            batches (:mod:`actlab.activations.fit`); the swap report gives each site's error.
+        activation_fit_batches: training batches the fit records inputs on.
+        activation_lr: learning rate of the activation parameters' optimizer group (``null``:
+            the optimizer's).
+        trainable: ``all``, ``activations`` (freeze every other parameter, batch-norm
+            statistics included) or ``activations_and_classifier``
+            (:class:`actlab.tasks.finetune.ActivationFinetuning`).
+        unfreeze_at_epoch: with ``trainable`` other than ``all``, train everything from this
+            epoch on (``null``: never).
+        eval_at_start: evaluate on the validation and test splits before any training, logged as
+            ``val_start/*`` and ``test_start/*`` at step 0; ``null``: only when ``weights`` is
+            given.
     """
 
     def __init__(
@@ -245,20 +275,50 @@ class ClassificationModule(LightningModule):
         compile: bool | dict[str, Any] = False,
         channels_last: bool = False,
         weight_init: WeightInit = "torch",
+        weights: Weights = None,
+        activation_init: ActivationInit = "default",
+        activation_fit_batches: int = 4,
+        activation_lr: float | None = None,
+        trainable: Trainable = "all",
+        unfreeze_at_epoch: int | None = None,
+        eval_at_start: bool | None = None,
     ) -> None:
         super().__init__()
         self.compile_options = compile_options(compile)
         self.save_hyperparameters(logger=False)
-        self.backbone = create_backbone(
-            backbone, num_classes, tuple(input_shape), **(backbone_kwargs or {})
-        )
+        # -- issue 24: pretrained weights (actlab.models.weights) ------------------------------
+        from actlab.models import weights as W
+
+        weights = W.check_weights(weights)
+        if weights is not None and weight_init != "torch":
+            msg = (
+                f"weight_init {weight_init!r} re-initialises the layers that weights {weights!r} "
+                "loads; give one of them (weight_init: torch with weights)"
+            )
+            raise ActlabError(msg)
+        self.weights_source: WeightsSource | None = None
+        kwargs = backbone_kwargs or {}
+        if weights is True:
+            self.backbone, self.weights_source = W.create_with_hub_weights(
+                backbone,
+                lambda: create_backbone(backbone, num_classes, tuple(input_shape), True, **kwargs),
+            )
+        else:
+            self.backbone = create_backbone(backbone, num_classes, tuple(input_shape), **kwargs)
         check_input_shape(backbone, self.backbone, tuple(input_shape))
         #: provenance of activations given through ``backbone_kwargs`` (act-layer keys), logged
         #: beside the swapped activation's (``model.backbone_kwargs.<key>_class`` and tags)
         self.act_layer_provenance = act_layer_provenance(backbone_kwargs or {})
         init_weights(self.backbone, weight_init, skip=is_activation_module)
+        if isinstance(weights, str):
+            self.weights_source = W.load_weights_file(
+                self.backbone, weights, backbone, num_classes, int(input_shape[0])
+            )
+        # -- end issue 24 -------------------------------------------------------------------
         self.swap_report = None
         self.activation_name = self._apply_activation(activation, tuple(input_shape))
+        self._check_finetuning(activation, activation_init, activation_fit_batches)
+        self._check_finetuning_schedule(trainable, unfreeze_at_epoch, activation_lr)
         self.channels_last = channels_last
         if channels_last:
             self.backbone.to(memory_format=torch.channels_last)
@@ -293,6 +353,95 @@ class ClassificationModule(LightningModule):
         self.swap_report = report
         return report.spec
 
+    # -- issue 24: function-preserving swap and fine-tuning controls (actlab.tasks.finetune) --
+
+    def _check_finetuning(
+        self, activation: Any, activation_init: str, activation_fit_batches: int
+    ) -> None:
+        check_activation_init(activation_init)
+        if activation_init == "fit" and activation is None:
+            msg = "activation_init: fit fits a swapped-in activation, but no activation is given"
+            raise ActlabError(msg)
+        if not isinstance(activation_fit_batches, int) or activation_fit_batches < 1:
+            msg = f"activation_fit_batches must be an integer >= 1; got {activation_fit_batches!r}"
+            raise ActlabError(msg)
+
+    def _check_finetuning_schedule(
+        self, trainable: str, unfreeze_at_epoch: int | None, activation_lr: float | None
+    ) -> None:
+        from actlab.tasks.finetune import TRAINABLE
+
+        if trainable not in TRAINABLE:
+            raise ActlabError(f"unknown trainable {trainable!r}; valid: {', '.join(TRAINABLE)}")
+        if trainable != "all" and not self.activation_parameters():
+            msg = (
+                f"trainable: {trainable} trains the activation parameters, but the backbone's "
+                f"activations ({self.activation_name}) have none: swap in a trainable one "
+                "(activation: prelu, cpaf_relu, ...)"
+            )
+            raise ActlabError(msg)
+        if unfreeze_at_epoch is not None and (trainable == "all" or unfreeze_at_epoch < 1):
+            msg = (
+                f"unfreeze_at_epoch {unfreeze_at_epoch!r} needs trainable: activations or "
+                "activations_and_classifier and an epoch >= 1"
+            )
+            raise ActlabError(msg)
+        if activation_lr is not None and not activation_lr > 0:
+            raise ActlabError(f"activation_lr must be > 0; got {activation_lr!r}")
+
+    def configure_callbacks(self) -> list[Any]:
+        """:class:`~actlab.tasks.finetune.ActivationFinetuning` when ``trainable`` freezes."""
+        if self.hparams.get("trainable", "all") == "all":
+            return []
+        from actlab.tasks.finetune import ActivationFinetuning
+
+        return [ActivationFinetuning(self.hparams.trainable, self.hparams.unfreeze_at_epoch)]
+
+    def _resuming(self) -> bool:
+        return self.trainer.ckpt_path is not None
+
+    def _fit_activations(self) -> None:
+        """``activation_init: fit``: fit the swapped activations on a few training batches."""
+        from actlab.activations.swap import fit_swapped
+        from actlab.tasks.finetune import input_batches
+
+        datamodule = self.trainer.datamodule
+        if datamodule is None:
+            msg = "activation_init: fit needs a datamodule (its training batches) in trainer.fit"
+            raise ActlabError(msg)
+        batches = input_batches(
+            datamodule.train_dataloader(), self.hparams.activation_fit_batches, self.device
+        )
+        fit_swapped(self.backbone, self.swap_report, batches)
+        if self.trainer.world_size > 1:  # every rank fitted the same batches; make it exact
+            for p in self.activation_parameters():
+                p.data.copy_(self.trainer.strategy.broadcast(p.data, src=0))
+        poor = self.swap_report.poorly_fitted
+        if poor and self.trainer.is_global_zero:
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            names = ", ".join(f"{s.name} ({s.fit_error:.1%})" for s in poor)
+            rank_zero_warn(
+                f"activation_init: fit: {len(poor)} site(s) above the fit tolerance "
+                f"{self.swap_report.fit['tolerance']:.0%} ({self.swap_report.spec} cannot follow "
+                f"the replaced activation there): {names}"
+            )
+
+    def _start_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.weights_source is not None:
+            params.update(self.weights_source.params())
+        report = self.swap_report
+        if report is not None and report.fit is not None:
+            params["model.activation_fit_poor_sites"] = len(report.poorly_fitted)
+        return params
+
+    def _eval_at_start(self) -> bool:
+        flag = self.hparams.get("eval_at_start")
+        return bool(self.hparams.get("weights")) if flag is None else bool(flag)
+
+    # -- end issue 24 ---------------------------------------------------------------------
+
     def activation_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the trainable activations (PReLU slopes, (a, b) sets, ...;
         :func:`actlab.activations.is_trainable_activation`), swapped in or the backbone's own."""
@@ -307,7 +456,28 @@ class ClassificationModule(LightningModule):
         return params
 
     def on_fit_start(self) -> None:
-        """Log the swap report to the run as ``activations/swap_report.json``."""
+        """Fit the swapped activations (``activation_init: fit``), log the swap report as
+        ``activations/swap_report.json`` and where the weights came from, and evaluate before
+        training (``eval_at_start``). A resumed fit does neither the fit nor the evaluation: its
+        checkpoint holds the fitted parameters and its run the step-0 metrics."""
+        resuming = self._resuming()
+        if self.hparams.get("activation_init") == "fit" and not resuming:
+            self._fit_activations()
+        if self.trainer.is_global_zero:
+            params = self._start_params()
+            for logger in self.loggers if params else ():
+                logger.log_hyperparams(params)
+        if self._eval_at_start() and not resuming and self.trainer.datamodule is not None:
+            from lightning.pytorch.utilities import rank_zero_info
+
+            from actlab.tasks.finetune import evaluate_at_start
+
+            metrics = evaluate_at_start(self, self.trainer.datamodule)
+            if self.trainer.is_global_zero:
+                for logger in self.loggers:
+                    logger.log_metrics(metrics, step=0)
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.endswith("/acc"))
+            rank_zero_info(f"actlab: evaluation before training: {shown}")
         if self.swap_report is None:
             return
         from lightning.pytorch.loggers import MLFlowLogger
@@ -404,6 +574,8 @@ class ClassificationModule(LightningModule):
                     "name": "activations",
                 }
             )
+            if self.hparams.get("activation_lr") is not None:
+                groups[-1]["lr"] = self.hparams.activation_lr
         return groups
 
     def configure_optimizers(self):
