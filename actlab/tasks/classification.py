@@ -27,10 +27,10 @@ from actlab.activations import (
     materialize_activations,
     swap_activations,
 )
+from actlab.activations.fit import ActivationInit, check_activation_init
 from actlab.activations.plugins import load_model_plugins
 from actlab.activations.registry import BuiltinActivation, resolve_activation
 from actlab.activations.swap import provenance
-from actlab.activations.fit import ActivationInit, check_activation_init
 from actlab.errors import ActlabError, UnknownNameError, unknown_name_message
 from actlab.models import ACTLAB_MODELS
 from actlab.models.weight_init import WeightInit, init_weights
