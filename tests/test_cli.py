@@ -158,7 +158,7 @@ def test_print_config_round_trips(mlruns: Path, tmp_path: Path, capsys) -> None:
             "did you mean 'resnet18'",
         ),
         (["fit", "--config", QUICKSTART, "--data", "NoSuchData"], "actlab.data.WDBCDataModule"),
-        (["fitt"], "did you mean 'fit'? valid: fit, predict"),
+        (["fitt"], "did you mean 'fit'? valid: activations, fit, predict"),
     ],
     ids=[
         "missing-config",
