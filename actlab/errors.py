@@ -53,3 +53,9 @@ def find_user_error(err: BaseException) -> ActlabError | None:
 def one_line(text: object) -> str:
     """``text`` on one line: every run of whitespace, newlines included, becomes one space."""
     return " ".join(str(text).split())
+
+
+def first_line(text: object, default: str = "") -> str:
+    """The first line of ``text`` (an exception's message), stripped; ``default`` when empty."""
+    stripped = str(text).strip()
+    return stripped.splitlines()[0] if stripped else default

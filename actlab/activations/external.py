@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from actlab.errors import ActlabError, unknown_name_message
+from actlab.errors import ActlabError, first_line, unknown_name_message
 
 #: ``__init__`` arguments actlab fills with the site's channel count (dim 1 of its input).
 CHANNEL_ARGUMENTS = ("num_parameters", "channels")
@@ -99,7 +99,7 @@ def import_object(path: str, spec: object = None) -> Any:
     if module is None:
         err = first_error
         module_name = candidates[0][0] if isinstance(err, ModuleNotFoundError) else module_name
-        detail = str(err).strip().splitlines()[0] if err is not None and str(err).strip() else ""
+        detail = first_line(err) if err is not None else ""
         msg = (
             f"activation {shown!r}: module {module_name!r} does not import "
             f"({type(err).__name__}: {detail}); the current folder {os.getcwd()} and the installed "
@@ -355,7 +355,7 @@ def probe_site(
     except ActlabError:
         raise
     except Exception as err:  # noqa: BLE001 - the user's forward failing is one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        first = first_line(err)
         msg = (
             f"activation {spec!r} failed on the input of site {site or '<root>'} shaped "
             f"{tuple(input_shape)}: {type(err).__name__}: {first}"

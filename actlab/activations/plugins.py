@@ -20,7 +20,7 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, first_line
 
 #: Entry-point group of activations: name -> class or factory.
 ACTIVATION_GROUP = "actlab.activations"
@@ -47,7 +47,7 @@ def load_entry_point(ep: EntryPoint, kind: str = "activation") -> Any:
     try:
         return ep.load()
     except Exception as err:  # noqa: BLE001 - a broken plugin is the user's to fix: one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        first = first_line(err)
         msg = (
             f"{kind} plugin {ep.name!r} ({ep.value}, {plugin_origin(ep)}) does not load "
             f"({type(err).__name__}: {first})"

@@ -37,7 +37,7 @@ from actlab.activations.parameters import parameter_shapes
 from actlab.activations.registry import Resolved, Spec, resolve_activation
 from actlab.activations.sites import is_activation_module, is_sigmoid_like
 from actlab.activations.trace import DryForward, Site, dry_forward
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, first_line
 
 #: Batch size of the dry forward's zero batch.
 DRY_BATCH = 2
@@ -207,7 +207,7 @@ def _run_dry_forward(model: nn.Module, x: torch.Tensor, source: str) -> DryForwa
     try:
         return dry_forward(model, x)
     except Exception as err:  # noqa: BLE001 - any failure of the model becomes one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        first = first_line(err)
         msg = (
             f"swap_activations: the dry forward of {type(model).__name__} on a zero batch of "
             f"{source} failed ({type(err).__name__}: {first}); pass input_shape=(one sample's "
@@ -482,7 +482,7 @@ def materialize_activations(
     except ActlabError:
         raise
     except Exception as err:  # noqa: BLE001 - as the swap's dry forward: one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        first = first_line(err)
         msg = (
             f"the dry forward of {type(model).__name__} on a zero batch of {source} that creates "
             f"its activations' parameters failed ({type(err).__name__}: {first})"

@@ -30,7 +30,7 @@ import timm
 import torch
 from torch import nn
 
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, first_line
 
 #: ``model.init_args.weights``: ``true`` (timm's hub), a local file, or ``null``/``false`` (none).
 Weights = bool | str | None
@@ -98,7 +98,7 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err, type(err).__name__)
         raise WeightsError(
             f"weights {path} is not a readable .safetensors file ({first})"
         ) from None
@@ -289,7 +289,7 @@ def load_weights_file(
             model, pretrained_cfg=cfg, num_classes=num_classes, in_chans=in_chans, strict=True
         )
     except (RuntimeError, NotImplementedError) as err:
-        first = str(err).strip().splitlines()[0]
+        first = first_line(err)
         raise WeightsError(f"weights {path} do not load into {model_name!r}: {first}") from err
     return WeightsSource("file", str(path.resolve()), sha256_of(path), adapted)
 
@@ -315,7 +315,7 @@ def no_hub_weights_message(name: str) -> str:
 
 
 def hub_failed_message(name: str, tag: str, err: BaseException) -> str:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    first = first_line(err)
     return (
         f"weights: true: timm could not fetch the pretrained weights of {name!r} ({tag}; "
         f"{type(err).__name__}: {first[:120]}); offline, give weights: PATH to a local file"
