@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from actlab.cli.packaged_configs import is_sweep, packaged_path, resolve
 from actlab.cli.parsing import OneLineArgumentParser
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.sweep.report import (
@@ -130,7 +131,11 @@ def sweep(argv: list[str]) -> int:
         description="Run every run of a sweep file not yet FINISHED in its MLflow experiment. "
         "Exit status: the number of failed runs (at most 125).",
     )
-    parser.add_argument("file", type=Path, help="sweep file (YAML)")
+    parser.add_argument(
+        "file",
+        type=lambda name: Path(resolve(name, sweep=True)),
+        help="sweep file (YAML), or a packaged sweep's name (actlab configs lists them)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their count")
     parser.add_argument(
         "--smoke", action="store_true", help="the tiny variant (experiment <name>-smoke)"
@@ -223,7 +228,8 @@ def report(argv: list[str]) -> int:
     )
     parser.add_argument(
         "source",
-        help="a sweep file (its experiment, report settings and references) or an experiment name",
+        help="a sweep file (its experiment, report settings and references), a packaged "
+        "sweep's name (actlab configs), or an experiment name",
     )
     parser.add_argument("--smoke", action="store_true", help="the sweep's smoke experiment")
     parser.add_argument(
@@ -303,6 +309,9 @@ def report(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     defaults, references, experiment = ReportSpec(), {}, args.source
+    packaged = packaged_path(args.source, sweep=True)
+    if packaged is not None and is_sweep(packaged.read_text(encoding="utf-8")):
+        args.source = str(packaged)
     if args.source.endswith((".yaml", ".yml")) or Path(args.source).is_file():
         spec = SweepSpec.load(args.source)
         defaults, references, experiment = (
