@@ -249,7 +249,10 @@ def report(argv: list[str]) -> int:
         "--mode", choices=("max", "min"), default=None, help="best = max or min (default: by name)"
     )
     parser.add_argument(
-        "--scale", type=float, default=None, help="multiply values (100 for percent)"
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply values (100 for percent; default: the sweep's, for any --metric)",
     )
     parser.add_argument(
         "--error", action=argparse.BooleanOptionalAction, default=None, help="show 1 - metric"
@@ -308,7 +311,7 @@ def report(argv: list[str]) -> int:
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args(argv)
 
-    defaults, references, experiment = ReportSpec(), {}, args.source
+    defaults, references, experiment, sweep_metric = ReportSpec(), {}, args.source, None
     packaged = packaged_path(args.source, sweep=True)
     if packaged is not None and is_sweep(packaged.read_text(encoding="utf-8")):
         args.source = str(packaged)
@@ -319,6 +322,7 @@ def report(argv: list[str]) -> int:
             spec.references,
             spec.experiment_name(args.smoke),
         )
+        sweep_metric = spec.report.metric
     rows = tuple(args.rows.split(",")) if args.rows else defaults.rows
     columns = tuple(args.columns.split(",")) if args.columns else defaults.columns
     metric = args.metric or defaults.metric
@@ -332,7 +336,8 @@ def report(argv: list[str]) -> int:
         columns,
         metric,
         mode=args.mode or (None if custom_metric else defaults.mode),
-        scale=args.scale if args.scale is not None else (1.0 if custom_metric else defaults.scale),
+        # the sweep's scale (percent) holds for any metric; the caption says it (measured)
+        scale=args.scale if args.scale is not None else defaults.scale,
         error=args.error
         if args.error is not None
         else (False if custom_metric else defaults.error),
@@ -343,6 +348,7 @@ def report(argv: list[str]) -> int:
         alpha=args.alpha if args.alpha is not None else defaults.alpha,
         mde=args.mde,
     )
+    table.sweep_metric = sweep_metric
     if not table.cells:
         raise ActlabError(
             f"no FINISHED run in experiment {experiment!r} has {metric!r} and the fields "
