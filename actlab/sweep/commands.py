@@ -218,6 +218,23 @@ def _print_experiment_link(tracking_uri: str, experiment: str, file: Any = None)
         print(f"open the runs: {url}{links.ui_hint(tracking_uri)}", file=file)
 
 
+def _log_summary(tracking_uri: str, experiment: str, files: dict[str, bytes]) -> None:
+    """Log the report page and its learned-shape figures to the experiment's summary run and
+    print the link that opens it (:func:`actlab.sweep.shapes.log_summary`)."""
+    from mlflow.tracking import MlflowClient
+
+    from actlab.sweep.shapes import log_summary
+    from actlab.tracking import links
+
+    experiment_id, run_id = log_summary(MlflowClient(tracking_uri), experiment, files)
+    url = links.run_url(links.ui_url(tracking_uri), experiment_id, run_id)
+    shapes = sum(name.startswith("learned_shapes/") for name in files)
+    print(
+        f"logged the page and {shapes} learned-shape figures to the summary run: "
+        f"{url}{links.ui_hint(tracking_uri)}"
+    )
+
+
 def report(argv: list[str]) -> int:
     parser = OneLineArgumentParser(
         prog="actlab report",
@@ -308,6 +325,13 @@ def report(argv: list[str]) -> int:
         help="also write one page: the table, and per row value the curves of --curve-metric "
         "and the learned activation shapes",
     )
+    parser.add_argument(
+        "--summary",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --html: also log the page and the learned-shape figures to the run 'report' "
+        "of experiment <experiment>-summary, where the MLflow UI shows them (default: on)",
+    )
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args(argv)
 
@@ -375,10 +399,15 @@ def report(argv: list[str]) -> int:
         plot_curves(uri, records, rows[0], args.curve_metric, args.curves, where, experiment)
         print(f"wrote {args.curves}")
     if args.html:
-        page = html_report(table, uri, records, rows[0], args.curve_metric, where, experiment)
+        figures: dict[str, bytes] = {}
+        page = html_report(
+            table, uri, records, rows[0], args.curve_metric, where, experiment, figures
+        )
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(page)
         print(f"wrote {args.html}")
+        if args.summary:
+            _log_summary(uri, experiment, {"report.html": page.encode(), **figures})
     # a machine-readable table on stdout stays clean: the link goes to stderr there
     plain = args.format == "rich" or args.output is not None
     _print_experiment_link(uri, experiment, None if plain else sys.stderr)

@@ -1129,15 +1129,21 @@ def html_report(
     metric: str = "val/acc",
     where: dict[str, str] | None = None,
     title: str = "",
+    figures: dict[str, bytes] | None = None,
 ) -> str:
     """One self-contained HTML page: the report table with its comparisons, a strip plot of each
     cell's per-run values with the interval of its mean (:func:`strip_plot`), then for each row
-    value (activation) the curves of ``metric`` per column value and the learned activation
-    shapes (the last ``act_curves`` image of its first run; fixed activations have none)."""
+    value (activation) the curves of ``metric`` per column value and every run's learned
+    activation shape overlaid, and the rows' mean shapes overlaid (:mod:`actlab.sweep.shapes`;
+    runs logged before those existed show their ``act_curves`` image; fixed activations have
+    none). ``figures``, when given, receives the shape figures as PNG by artifact path
+    (``learned_shapes/<row>.png``, ``learned_shapes/means.png``)."""
+    import re
     from html import escape
 
     from mlflow.tracking import MlflowClient
 
+    from actlab.sweep import shapes as learned
     from actlab.tracking import links
 
     client = MlflowClient(tracking_uri)
@@ -1146,21 +1152,39 @@ def html_report(
         records = [r for r in records if all(r.field(k) == v for k, v in where.items())]
     sections = []
     by_row = {r: [x for x in records if _label(x, table.row_fields) == r] for r in table.rows}
-    figures = curve_figures(client, table, by_row, by, metric)
+    curves = curve_figures(client, table, by_row, by, metric)
+    several = len(table.columns) > 1
+
+    def run_label(record: RunRecord) -> str:
+        seed = key_text(replicate_key(record))
+        return f"{_label(record, table.column_fields)} {seed}" if several else seed
+
+    overlays, means = learned.shape_figures(learned.row_shapes(client, by_row, run_label), by)
+    pngs = {row: learned.figure_png(fig) for row, fig in overlays.items()}
+    means_png = learned.figure_png(means) if means is not None else None
+    if figures is not None:
+        for row, png in pngs.items():
+            figures[f"learned_shapes/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', row)}.png"] = png
+        if means_png is not None:
+            figures["learned_shapes/means.png"] = means_png
     for row in table.rows:
         mine = by_row[row]
         parts = [f"<section><h2>{escape(by)} = {escape(row)}</h2>"]
-        if row in figures:
-            uri = _png_data_uri(_figure_png(figures[row]))
+        if row in curves:
+            uri = _png_data_uri(_figure_png(curves[row]))
             parts.append(
                 f'<img class="curves" alt="{escape(metric)} of {escape(row)}" src="{uri}">'
             )
         else:
             parts.append(f"<p>no run has a history of {escape(metric)}</p>")
-        shapes = next(
-            (png for r in mine if (png := last_image(client, r.run_id, SHAPES_IMAGE))), None
-        )
-        if shapes is not None:
+        if row in pngs:
+            alt = f"learned activation shapes of every run of {escape(row)}"
+            parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(pngs[row])}">')
+        elif (
+            shapes := next(
+                (png for r in mine if (png := last_image(client, r.run_id, SHAPES_IMAGE))), None
+            )
+        ) is not None:
             alt = f"learned activation shapes of {escape(row)}"
             parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(shapes)}">')
         elif any(r.tags.get("activation_trainable") == "true" for r in mine):
@@ -1178,6 +1202,10 @@ def html_report(
     strips = (
         f'<img class="strips" alt="{alt}" src="{_png_data_uri(_figure_png(strip_plot(table)))}">'
     )
+    means_html = ""
+    if means_png is not None:
+        alt = f"mean learned activation shape per {escape(by)}"
+        means_html = f'<img class="means" alt="{alt}" src="{_png_data_uri(means_png)}">'
     heading = escape(title or table.metric)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
@@ -1193,6 +1221,7 @@ img.strips {{ max-width: 100%; }}
 <body><h1>{heading}</h1>{link}
 {render_html_table(table)}
 {strips}
+{means_html}
 {"".join(sections)}
 </body></html>
 """
