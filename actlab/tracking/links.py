@@ -5,11 +5,17 @@ MLflow 3 opens an experiment in its GenAI view (traces, evaluations) unless the 
 ``workflowType=machine_learning``; its pages live behind a hash router
 (``<ui>/#/experiments/<id>/runs/<run id>``), so the query goes inside the fragment. A local
 store (SQLite, files) is seen through ``actlab ui`` (http://127.0.0.1:5000 by default); a
-tracking server serves its own UI at its URI. Pure functions: no MLflow import.
+tracking server serves its own UI at its URI; ``actlab ui`` leaves its address beside a local
+store (:func:`record_ui`), so links name the port and host that actually serve it. No MLflow
+import.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -26,8 +32,46 @@ def local_ui_url(host: str = DEFAULT_UI_HOST, port: int = DEFAULT_UI_PORT) -> st
     return f"http://{shown}:{port}"
 
 
+#: The file ``actlab ui`` writes beside a local store: its address and process id.
+UI_FILE = "ui.json"
+
+
+def store_folder(tracking_uri: str) -> Path | None:
+    """The folder of a local store (the SQLite file's, or the file store itself); ``None`` for a
+    server."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri[len("sqlite:///") :]).parent
+    if tracking_uri.startswith("file:"):
+        return Path(urlsplit(tracking_uri).path)
+    return None if "://" in tracking_uri else Path(tracking_uri)
+
+
+def record_ui(tracking_uri: str, url: str, pid: int | None = None) -> None:
+    """Note that ``url`` serves the local store ``tracking_uri`` (``actlab ui`` calls it just
+    before it becomes ``mlflow ui``, keeping its process id)."""
+    folder = store_folder(tracking_uri)
+    if folder is not None and folder.is_dir():
+        record = {"url": url, "pid": os.getpid() if pid is None else pid}
+        (folder / UI_FILE).write_text(json.dumps(record) + "\n")
+
+
+def serving_ui(tracking_uri: str) -> str | None:
+    """The address of the ``actlab ui`` serving the local store ``tracking_uri``: the one it
+    recorded, while its process lives and its port accepts connections; else ``None``."""
+    folder = store_folder(tracking_uri)
+    try:
+        record = json.loads((folder / UI_FILE).read_text()) if folder else None
+        os.kill(int(record["pid"]), 0)
+        parts = urlsplit(record["url"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=0.5):
+            return str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def ui_url(tracking_uri: str, local_ui: str | None = None) -> str:
-    """The UI's root for ``tracking_uri``: the server itself, or ``actlab ui``'s address.
+    """The UI's root for ``tracking_uri``: the server itself, or the address of the ``actlab ui``
+    serving the store (:func:`serving_ui`; 127.0.0.1:5000 when none does).
 
     Credentials in a server URI (``http://user:pw@host``) are left out of the link.
     """
@@ -37,7 +81,7 @@ def ui_url(tracking_uri: str, local_ui: str | None = None) -> str:
         if parts.port:
             netloc += f":{parts.port}"
         return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return (local_ui or local_ui_url()).rstrip("/")
+    return (local_ui or serving_ui(tracking_uri) or local_ui_url()).rstrip("/")
 
 
 def experiment_url(ui: str, experiment_id: str) -> str:

@@ -45,3 +45,26 @@ def test_actlab_ui_lists_each_experiments_runs_link(
         f"/#/experiments/{experiment_id}?workflowType=machine_learning"
     )
     assert links.experiment_link(client, uri, "nope") is None
+
+
+def test_links_name_the_port_of_the_ui_serving_the_store(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import socket
+
+    from tests.helpers import free_port, run_actlab
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    port = free_port()
+    # `actlab ui --port PORT` records its address just before this process becomes `mlflow ui`
+    monkeypatch.setattr(os, "execvpe", lambda *args: (_ for _ in ()).throw(SystemExit(0)))
+    assert run_actlab(["ui", "--port", str(port), "--tracking-uri", uri]) == 0
+    assert links.ui_url(uri) == "http://127.0.0.1:5000"  # nothing listens there yet
+    with socket.create_server(("127.0.0.1", port)):  # the UI serving the store
+        assert links.ui_url(uri) == f"http://127.0.0.1:{port}"
+        client = MlflowClient(uri)
+        experiment_id = client.create_experiment("served")
+        assert links.experiment_link(client, uri, "served") == (
+            f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?workflowType=machine_learning"
+        )
+        links.record_ui(uri, f"http://127.0.0.1:{port}", pid=2**22 + 1)  # no such process
+        assert links.ui_url(uri) == "http://127.0.0.1:5000"
