@@ -30,6 +30,7 @@ from actlab.sweep.runner import (
     run_sweep,
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
+from actlab.tracking import links
 from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
 
 #: Exit statuses above this mean something else to shells.
@@ -203,17 +204,31 @@ def sweep(argv: list[str]) -> int:
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")
-    _print_experiment_link(runner.tracking_uri, runner.experiment)
+    view = _sweep_view(spec, spec.report.rows, spec.report.metric)
+    _print_experiment_link(runner.tracking_uri, runner.experiment, view=view)
     return min(len(failed), MAX_EXIT)
 
 
-def _print_experiment_link(tracking_uri: str, experiment: str, file: Any = None) -> None:
-    """``open the runs: <link>`` to the experiment's runs table in MLflow's UI."""
+def _sweep_view(spec: SweepSpec, rows: tuple[str, ...], metric: str) -> dict[str, Any]:
+    """The runs table a sweep's link opens: grouped by its first row axis (the tag
+    ``axis.<name>``), its metric, every axis tag and the seed as columns, every run shown."""
+    from actlab.sweep.spec import _labels_by_axis
+    from actlab.tracking import links
+
+    axes = list(_labels_by_axis(spec.grids))
+    group = f"axis.{rows[0]}" if rows[0] in axes else rows[0]
+    return links.runs_view(group, metric, [*(f"axis.{a}" for a in axes), "seed"])
+
+
+def _print_experiment_link(
+    tracking_uri: str, experiment: str, file: Any = None, view: dict[str, Any] | None = None
+) -> None:
+    """``open the runs: <link>`` to the experiment's runs table in MLflow's UI (in ``view``)."""
     from mlflow.tracking import MlflowClient
 
     from actlab.tracking import links
 
-    url = links.experiment_link(MlflowClient(tracking_uri), tracking_uri, experiment)
+    url = links.experiment_link(MlflowClient(tracking_uri), tracking_uri, experiment, view)
     if url is not None:
         print(f"open the runs: {url}{links.ui_hint(tracking_uri)}", file=file)
 
@@ -336,6 +351,7 @@ def report(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     defaults, references, experiment, sweep_metric = ReportSpec(), {}, args.source, None
+    spec = None
     packaged = packaged_path(args.source, sweep=True)
     if packaged is not None and is_sweep(packaged.read_text(encoding="utf-8")):
         args.source = str(packaged)
@@ -410,5 +426,11 @@ def report(argv: list[str]) -> int:
             _log_summary(uri, experiment, {"report.html": page.encode(), **figures})
     # a machine-readable table on stdout stays clean: the link goes to stderr there
     plain = args.format == "rich" or args.output is not None
-    _print_experiment_link(uri, experiment, None if plain else sys.stderr)
+    if spec is not None:
+        view = _sweep_view(spec, rows, metric)
+    else:  # an experiment by name: its runs' axis tags if they have them
+        axes = sorted({k[len("axis.") :] for r in records for k in r.tags if k.startswith("axis.")})
+        group = f"axis.{rows[0]}" if rows[0] in axes else rows[0]
+        view = links.runs_view(group, metric, [*(f"axis.{a}" for a in axes), "seed"])
+    _print_experiment_link(uri, experiment, None if plain else sys.stderr, view)
     return 0

@@ -12,9 +12,11 @@ import.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -84,9 +86,44 @@ def ui_url(tracking_uri: str, local_ui: str | None = None) -> str:
     return (local_ui or serving_ui(tracking_uri) or local_ui_url()).rstrip("/")
 
 
-def experiment_url(ui: str, experiment_id: str) -> str:
-    """The experiment's runs table in the machine-learning view."""
-    return f"{ui.rstrip('/')}/#/experiments/{quote(str(experiment_id))}?{ML_VIEW}"
+#: Prefix of the experiment tags holding MLflow UI's shared views (its "Share" button): the
+#: page ``#/experiments/<id>?viewStateShareKey=<key>`` restores the view in tag ``<prefix><key>``,
+#: a JSON object of search facets and UI state (MLflow 3.x's ``experiment-page`` code:
+#: ``EXPERIMENT_PAGE_VIEW_STATE_SHARE_TAG_PREFIX``, ``EXPERIMENT_PAGE_UI_STATE_FIELDS``).
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+SHARED_VIEW_PARAM = "viewStateShareKey"
+
+
+def runs_view(group_by: str, metric: str, tags: Sequence[str]) -> dict[str, Any]:
+    """MLflow UI state of a runs table grouped by tag ``group_by`` (mean per group in the
+    charts), with ``metric`` and ``tags`` as columns, every run shown (not the first ten)."""
+    return {
+        "selectedColumns": [f"metrics.`{metric}`", *(f"tags.`{t}`" for t in tags)],
+        "runsHiddenMode": "SHOW_ALL",
+        "groupBy": {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "tag", "groupByData": group_by}],
+        },
+        "useGroupedValuesInCharts": True,
+        "hideEmptyCharts": True,
+    }
+
+
+def shared_view(view: dict[str, Any]) -> tuple[str, str, str]:
+    """``(tag key, tag value, share key)`` of ``view``: the key is its content's hash, so the
+    same view is one tag however often it is shared."""
+    value = json.dumps(view, sort_keys=True)
+    key = "actlab-" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return SHARED_VIEW_PREFIX + key, value, key
+
+
+def experiment_url(ui: str, experiment_id: str, view_key: str | None = None) -> str:
+    """The experiment's runs table in the machine-learning view (in the shared view
+    ``view_key`` when given, see :func:`shared_view`)."""
+    page = f"{ui.rstrip('/')}/#/experiments/{quote(str(experiment_id))}"
+    if view_key:  # the runs tab itself: the experiment's root drops the key when it redirects
+        return f"{page}/runs?{SHARED_VIEW_PARAM}={quote(view_key)}&{ML_VIEW}"
+    return f"{page}?{ML_VIEW}"
 
 
 def run_url(ui: str, experiment_id: str, run_id: str) -> str:
@@ -100,11 +137,20 @@ def is_local(tracking_uri: str) -> bool:
     return not tracking_uri.startswith(("http://", "https://"))
 
 
-def experiment_link(client: Any, tracking_uri: str, experiment: str) -> str | None:
+def experiment_link(
+    client: Any, tracking_uri: str, experiment: str, view: dict[str, Any] | None = None
+) -> str | None:
     """The runs-table link of the experiment named ``experiment`` (``None`` if it does not exist),
-    looked up through ``client`` (an ``MlflowClient`` of ``tracking_uri``)."""
+    looked up through ``client`` (an ``MlflowClient`` of ``tracking_uri``); with ``view``
+    (:func:`runs_view`), stored as the experiment's shared view, which the link opens."""
     found = client.get_experiment_by_name(experiment)
-    return None if found is None else experiment_url(ui_url(tracking_uri), found.experiment_id)
+    if found is None:
+        return None
+    key = None
+    if view is not None:
+        tag, value, key = shared_view(view)
+        client.set_experiment_tag(found.experiment_id, tag, value)
+    return experiment_url(ui_url(tracking_uri), found.experiment_id, key)
 
 
 def ui_hint(tracking_uri: str) -> str:
