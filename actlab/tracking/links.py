@@ -149,7 +149,10 @@ def experiment_link(
     key = None
     if view is not None:
         tag, value, key = shared_view(view)
-        client.set_experiment_tag(found.experiment_id, tag, value)
+        try:
+            client.set_experiment_tag(found.experiment_id, tag, value)
+        except Exception:  # noqa: BLE001 - a store that refuses it (read-only): the plain link
+            key = None
     return experiment_url(ui_url(tracking_uri), found.experiment_id, key)
 
 
