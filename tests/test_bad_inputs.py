@@ -59,7 +59,7 @@ def yaml_file(text: str) -> dict[str, str]:
 # fmt: off
 CASES = [
     # -- commands and their options --------------------------------------------------------------
-    Case("unknown-command", ("fitt",), ("unknown command 'fitt'", "did you mean 'fit'", "valid: activations, fit")),
+    Case("unknown-command", ("fitt",), ("unknown command 'fitt'", "did you mean 'fit'", "valid: activations, configs, fit")),
     Case("unknown-command-typo", ("swep",), ("unknown command 'swep'", "'sweep'")),
     Case("sweep-no-file", ("sweep",), ("actlab sweep", "required: file")),
     Case("sweep-missing-file", ("sweep", "{tmp}/nope.yaml"), ("nope.yaml",)),

@@ -158,7 +158,7 @@ def test_print_config_round_trips(mlruns: Path, tmp_path: Path, capsys) -> None:
             "did you mean 'resnet18'",
         ),
         (["fit", "--config", QUICKSTART, "--data", "NoSuchData"], "actlab.data.WDBCDataModule"),
-        (["fitt"], "did you mean 'fit'? valid: activations, fit, predict"),
+        (["fitt"], "did you mean 'fit'? valid: activations, configs, fit, predict"),
     ],
     ids=[
         "missing-config",
@@ -283,6 +283,7 @@ def light_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         ["--help"],
         ["activations", "--help"],
+        ["configs"],
         ["report", "light", "--rows", "activation", "--columns", "dataset"],
         ["sync"],
         ["ui", "--port", str(free_port())],
@@ -296,7 +297,16 @@ def light_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-progress",
         ],
     ],
-    ids=["help", "activations-help", "report", "sync", "ui", "sweep-dry-run", "sweep-driver"],
+    ids=[
+        "help",
+        "activations-help",
+        "configs",
+        "report",
+        "sync",
+        "ui",
+        "sweep-dry-run",
+        "sweep-driver",
+    ],
 )
 def test_light_commands_never_import_torch_lightning_timm(args, light_store: Path) -> None:
     result = subprocess.run(

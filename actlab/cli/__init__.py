@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 import actlab
 from actlab.cli.commands import COMMANDS, load
 from actlab.cli.config_files import check_config_files
+from actlab.cli.early_options import check_option_names
+from actlab.cli.packaged_configs import resolve_config_args
 from actlab.errors import find_user_error, one_line, unknown_name_message
 from actlab.tracking.store import check_store
 
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = run(args)
         elif args[0] in COMMANDS:
             if COMMANDS[args[0]].group == "training":  # one line, before torch is imported
+                args = resolve_config_args(args)
+                check_option_names(args[1:])
                 check_config_files(args)
                 if uses_default_store(args):
                     check_store()

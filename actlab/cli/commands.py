@@ -48,6 +48,10 @@ COMMANDS: dict[str, Command] = {
         "actlab.cli.activations:activations",
         "list every activation (built-in, plugin, import path): trainable, arguments",
     ),
+    "configs": Command(
+        "actlab.cli.packaged_configs:configs",
+        "list the configs that come with actlab (quickstart, papers, showcase, recipes)",
+    ),
     "sync": Command(
         "actlab.cli.sync:sync",
         "send what runs kept in mlruns/spool while the tracking server was down (creates pending runs)",

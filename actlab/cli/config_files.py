@@ -26,7 +26,10 @@ def check_config_file(value: str, cwd: Path | None = None) -> None:
     if path.is_dir():
         raise ActlabError(f"config {value} is a folder, not a YAML file")
     if not path.is_file():
-        raise ActlabError(f"config {value}: no such file (looked in {path.parent})")
+        raise ActlabError(
+            f"config {value}: no such file (looked in {path.parent}) nor packaged config "
+            "(actlab configs lists them)"
+        )
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")

@@ -24,6 +24,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from actlab.cli import fail
 from actlab.cli.errors import ActlabArgumentParser, parsing
 from actlab.cli.guards import FiniteLoss, RunFailure, SignalExit, raise_on_signals
+from actlab.cli.quiet import quiet_third_party
 from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
 from actlab.distributed import guard_launch
@@ -84,6 +85,7 @@ def route_lightning_console() -> None:
 
 
 route_lightning_console()
+quiet_third_party()
 
 
 def note(message: str) -> None:

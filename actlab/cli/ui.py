@@ -102,4 +102,5 @@ def ui(argv: list[str]) -> int:
     # MLflow's GenAI job runner starts a pool of worker processes the UI does not need.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     sys.stdout.flush()
+    links.record_ui(uri, links.local_ui_url(args.host, args.port))  # this pid becomes the UI
     os.execvpe(cmd[0], cmd, env)  # the UI replaces this process: signals reach it directly

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from actlab.cli.packaged_configs import is_sweep, packaged_path, resolve
 from actlab.cli.parsing import OneLineArgumentParser
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.sweep.report import (
@@ -29,6 +30,7 @@ from actlab.sweep.runner import (
     run_sweep,
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
+from actlab.tracking import links
 from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
 
 #: Exit statuses above this mean something else to shells.
@@ -130,7 +132,11 @@ def sweep(argv: list[str]) -> int:
         description="Run every run of a sweep file not yet FINISHED in its MLflow experiment. "
         "Exit status: the number of failed runs (at most 125).",
     )
-    parser.add_argument("file", type=Path, help="sweep file (YAML)")
+    parser.add_argument(
+        "file",
+        type=lambda name: Path(resolve(name, sweep=True)),
+        help="sweep file (YAML), or a packaged sweep's name (actlab configs lists them)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their count")
     parser.add_argument(
         "--smoke", action="store_true", help="the tiny variant (experiment <name>-smoke)"
@@ -198,19 +204,50 @@ def sweep(argv: list[str]) -> int:
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")
-    _print_experiment_link(runner.tracking_uri, runner.experiment)
+    view = _sweep_view(spec, spec.report.rows, spec.report.metric)
+    _print_experiment_link(runner.tracking_uri, runner.experiment, view=view)
     return min(len(failed), MAX_EXIT)
 
 
-def _print_experiment_link(tracking_uri: str, experiment: str, file: Any = None) -> None:
-    """``open the runs: <link>`` to the experiment's runs table in MLflow's UI."""
+def _sweep_view(spec: SweepSpec, rows: tuple[str, ...], metric: str) -> dict[str, Any]:
+    """The runs table a sweep's link opens: grouped by its first row axis (the tag
+    ``axis.<name>``), its metric, every axis tag and the seed as columns, every run shown."""
+    from actlab.sweep.spec import _labels_by_axis
+    from actlab.tracking import links
+
+    axes = list(_labels_by_axis(spec.grids))
+    group = f"axis.{rows[0]}" if rows[0] in axes else rows[0]
+    return links.runs_view(group, metric, [*(f"axis.{a}" for a in axes), "seed"])
+
+
+def _print_experiment_link(
+    tracking_uri: str, experiment: str, file: Any = None, view: dict[str, Any] | None = None
+) -> None:
+    """``open the runs: <link>`` to the experiment's runs table in MLflow's UI (in ``view``)."""
     from mlflow.tracking import MlflowClient
 
     from actlab.tracking import links
 
-    url = links.experiment_link(MlflowClient(tracking_uri), tracking_uri, experiment)
+    url = links.experiment_link(MlflowClient(tracking_uri), tracking_uri, experiment, view)
     if url is not None:
         print(f"open the runs: {url}{links.ui_hint(tracking_uri)}", file=file)
+
+
+def _log_summary(tracking_uri: str, experiment: str, files: dict[str, bytes]) -> None:
+    """Log the report page and its learned-shape figures to the experiment's summary run and
+    print the link that opens it (:func:`actlab.sweep.shapes.log_summary`)."""
+    from mlflow.tracking import MlflowClient
+
+    from actlab.sweep.shapes import log_summary
+    from actlab.tracking import links
+
+    experiment_id, run_id = log_summary(MlflowClient(tracking_uri), experiment, files)
+    url = links.run_url(links.ui_url(tracking_uri), experiment_id, run_id)
+    shapes = sum(name.startswith("learned_shapes/") for name in files)
+    print(
+        f"logged the page and {shapes} learned-shape figures to the summary run: "
+        f"{url}{links.ui_hint(tracking_uri)}"
+    )
 
 
 def report(argv: list[str]) -> int:
@@ -223,7 +260,8 @@ def report(argv: list[str]) -> int:
     )
     parser.add_argument(
         "source",
-        help="a sweep file (its experiment, report settings and references) or an experiment name",
+        help="a sweep file (its experiment, report settings and references), a packaged "
+        "sweep's name (actlab configs), or an experiment name",
     )
     parser.add_argument("--smoke", action="store_true", help="the sweep's smoke experiment")
     parser.add_argument(
@@ -243,7 +281,10 @@ def report(argv: list[str]) -> int:
         "--mode", choices=("max", "min"), default=None, help="best = max or min (default: by name)"
     )
     parser.add_argument(
-        "--scale", type=float, default=None, help="multiply values (100 for percent)"
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply values (100 for percent; default: the sweep's, for any --metric)",
     )
     parser.add_argument(
         "--error", action=argparse.BooleanOptionalAction, default=None, help="show 1 - metric"
@@ -299,10 +340,21 @@ def report(argv: list[str]) -> int:
         help="also write one page: the table, and per row value the curves of --curve-metric "
         "and the learned activation shapes",
     )
+    parser.add_argument(
+        "--summary",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --html: also log the page and the learned-shape figures to the run 'report' "
+        "of experiment <experiment>-summary, where the MLflow UI shows them (default: on)",
+    )
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args(argv)
 
-    defaults, references, experiment = ReportSpec(), {}, args.source
+    defaults, references, experiment, sweep_metric = ReportSpec(), {}, args.source, None
+    spec = None
+    packaged = packaged_path(args.source, sweep=True)
+    if packaged is not None and is_sweep(packaged.read_text(encoding="utf-8")):
+        args.source = str(packaged)
     if args.source.endswith((".yaml", ".yml")) or Path(args.source).is_file():
         spec = SweepSpec.load(args.source)
         defaults, references, experiment = (
@@ -310,6 +362,7 @@ def report(argv: list[str]) -> int:
             spec.references,
             spec.experiment_name(args.smoke),
         )
+        sweep_metric = spec.report.metric
     rows = tuple(args.rows.split(",")) if args.rows else defaults.rows
     columns = tuple(args.columns.split(",")) if args.columns else defaults.columns
     metric = args.metric or defaults.metric
@@ -323,7 +376,8 @@ def report(argv: list[str]) -> int:
         columns,
         metric,
         mode=args.mode or (None if custom_metric else defaults.mode),
-        scale=args.scale if args.scale is not None else (1.0 if custom_metric else defaults.scale),
+        # the sweep's scale (percent) holds for any metric; the caption says it (measured)
+        scale=args.scale if args.scale is not None else defaults.scale,
         error=args.error
         if args.error is not None
         else (False if custom_metric else defaults.error),
@@ -334,6 +388,7 @@ def report(argv: list[str]) -> int:
         alpha=args.alpha if args.alpha is not None else defaults.alpha,
         mde=args.mde,
     )
+    table.sweep_metric = sweep_metric
     if not table.cells:
         raise ActlabError(
             f"no FINISHED run in experiment {experiment!r} has {metric!r} and the fields "
@@ -360,11 +415,22 @@ def report(argv: list[str]) -> int:
         plot_curves(uri, records, rows[0], args.curve_metric, args.curves, where, experiment)
         print(f"wrote {args.curves}")
     if args.html:
-        page = html_report(table, uri, records, rows[0], args.curve_metric, where, experiment)
+        figures: dict[str, bytes] = {}
+        page = html_report(
+            table, uri, records, rows[0], args.curve_metric, where, experiment, figures
+        )
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(page)
         print(f"wrote {args.html}")
+        if args.summary:
+            _log_summary(uri, experiment, {"report.html": page.encode(), **figures})
     # a machine-readable table on stdout stays clean: the link goes to stderr there
     plain = args.format == "rich" or args.output is not None
-    _print_experiment_link(uri, experiment, None if plain else sys.stderr)
+    if spec is not None:
+        view = _sweep_view(spec, rows, metric)
+    else:  # an experiment by name: its runs' axis tags if they have them
+        axes = sorted({k[len("axis.") :] for r in records for k in r.tags if k.startswith("axis.")})
+        group = f"axis.{rows[0]}" if rows[0] in axes else rows[0]
+        view = links.runs_view(group, metric, [*(f"axis.{a}" for a in axes), "seed"])
+    _print_experiment_link(uri, experiment, None if plain else sys.stderr, view)
     return 0

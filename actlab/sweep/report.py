@@ -188,6 +188,11 @@ class Table:
     baseline: str | None = None
     mde: float | None = None
     comparisons: list[CellComparison] = field(default_factory=list)
+    #: How the cells were computed from the metric: ``scale * metric`` or ``scale * (1 - metric)``.
+    scale: float = 1.0
+    error: bool = False
+    #: The metric the sweep file's ``report`` declares (``None``: no sweep file).
+    sweep_metric: str | None = None
 
     def cell(self, row: str, column: str) -> Cell | None:
         return self.cells.get((row, column))
@@ -298,6 +303,8 @@ def build_table(
         mode=mode,
         alpha=alpha,
         mde=mde,
+        scale=scale,
+        error=error,
     )
     if baseline is not None and baseline not in table.rows:
         from actlab.errors import unknown_name_message
@@ -517,11 +524,47 @@ def _has_references(table: Table) -> bool:
     return any(c.reference is not None for c in table.cells.values())
 
 
+#: What a metric measured, by the prefix of its name (the first match wins).
+METRIC_MEANINGS = (
+    ("test_best/", "test split, the best checkpoint (checkpoint.monitor, val/acc by default)"),
+    ("test_start/", "test split, before training"),
+    ("test/", "test split, the final weights"),
+    ("val_start/", "validation split, before training"),
+    ("val/best_", "validation split, the best epoch"),
+    ("val/", "validation split, the last epoch"),
+    ("train/", "training split"),
+)
+
+
+def value_name(table: Table) -> str:
+    """The cells' value as a formula of the metric: ``test/acc``, ``100 × (1 − val/best_acc)``."""
+    text = f"1 − {table.metric}" if table.error else table.metric
+    if table.scale != 1:
+        text = f"{table.scale:g} × ({text})" if table.error else f"{table.scale:g} × {text}"
+    return text
+
+
+def measured(table: Table) -> str:
+    """What the cells hold: the metric, ``1 −`` and the scale applied, what the metric measured,
+    and the metric the sweep declares when the table shows another."""
+    text = value_name(table)
+    meaning = next((m for prefix, m in METRIC_MEANINGS if table.metric.startswith(prefix)), None)
+    if meaning:
+        text += f" ({meaning})"
+    if table.sweep_metric is not None:
+        text += (
+            "; the sweep's metric"
+            if table.sweep_metric == table.metric
+            else f"; the sweep declares {table.sweep_metric}"
+        )
+    return text
+
+
 def caption(table: Table, references: bool = False) -> str:
-    """What the cells and marks of the main table mean."""
+    """What the cells and marks of the main table mean, starting with :func:`measured`."""
     percent = f"{100 * table.confidence:g} %"
     text = (
-        f"{table.metric}: mean ± std [{percent} CI of the mean, Student t] n=runs over "
+        f"{measured(table)}: mean ± std [{percent} CI of the mean, Student t] n=runs over "
         f"seeds/folds; "
     )
     holm_text = f"Holm over the table's {_tested(table)} tests, α = {table.alpha:g}"
@@ -694,6 +737,7 @@ CSV_HEADER = (
     "seeds_needed",
     "planning_alpha",
     "comparison_note",
+    "measured",
 )
 
 
@@ -731,7 +775,7 @@ def render_csv(table: Table) -> str:
             ]
             c = cell.comparison
             if c is None:
-                line += [""] * (len(CSV_HEADER) - len(line))
+                line += [""] * (len(CSV_HEADER) - 1 - len(line))
             else:
                 s = c.stats
                 line += [
@@ -752,7 +796,7 @@ def render_csv(table: Table) -> str:
                     repr(c.planning_alpha),
                     "; ".join(n for n in (s.note, c.seeds_note) if n),
                 ]
-            writer.writerow(line)
+            writer.writerow([*line, measured(table)])
     return buffer.getvalue()
 
 
@@ -1005,8 +1049,11 @@ def strip_plot(table: Table) -> Any:
     columns = table.columns
     width = min(4.2 * len(columns), 16.0)
     fig = new_figure(width, 0.45 * len(table.rows) + 1.6)
+    shared = None
     for index, col in enumerate(columns):
-        ax = fig.add_subplot(1, len(columns), index + 1)
+        # one x-axis for the metric across the columns' panels
+        ax = fig.add_subplot(1, len(columns), index + 1, sharex=shared)
+        shared = shared or ax
         labels = []
         for y, row in enumerate(table.rows):
             cell = table.cell(row, col)
@@ -1032,7 +1079,7 @@ def strip_plot(table: Table) -> Any:
         ax.set_yticks(range(len(table.rows)), labels if index == 0 else [""] * len(labels))
         ax.set_ylim(len(table.rows) - 0.5, -0.5)
         ax.set_title(col, fontsize=9)
-        ax.set_xlabel(table.metric, fontsize=8)
+        ax.set_xlabel(value_name(table), fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(
         f"per-run values, mean and {100 * table.confidence:g} % CI of the mean", fontsize=9
@@ -1082,42 +1129,62 @@ def html_report(
     metric: str = "val/acc",
     where: dict[str, str] | None = None,
     title: str = "",
+    figures: dict[str, bytes] | None = None,
 ) -> str:
     """One self-contained HTML page: the report table with its comparisons, a strip plot of each
     cell's per-run values with the interval of its mean (:func:`strip_plot`), then for each row
-    value (activation) the curves of ``metric`` per column value and the learned activation
-    shapes (the last ``act_curves`` image of its first run; fixed activations have none)."""
+    value (activation) the curves of ``metric`` per column value and every run's learned
+    activation shape overlaid, and the rows' mean shapes overlaid (:mod:`actlab.sweep.shapes`;
+    runs logged before those existed show their ``act_curves`` image; fixed activations have
+    none). ``figures``, when given, receives the shape figures as PNG by artifact path
+    (``learned_shapes/<row>.png``, ``learned_shapes/means.png``)."""
+    import re
     from html import escape
 
     from mlflow.tracking import MlflowClient
 
+    from actlab.sweep import shapes as learned
     from actlab.tracking import links
-    from actlab.tracking.plots import new_figure
 
     client = MlflowClient(tracking_uri)
     records = [r for r in records if r.status == "FINISHED"]
     if where:
         records = [r for r in records if all(r.field(k) == v for k, v in where.items())]
     sections = []
+    by_row = {r: [x for x in records if _label(x, table.row_fields) == r] for r in table.rows}
+    curves = curve_figures(client, table, by_row, by, metric)
+    several = len(table.columns) > 1
+
+    def run_label(record: RunRecord) -> str:
+        seed = key_text(replicate_key(record))
+        return f"{_label(record, table.column_fields)} {seed}" if several else seed
+
+    overlays, means = learned.shape_figures(learned.row_shapes(client, by_row, run_label), by)
+    pngs = {row: learned.figure_png(fig) for row, fig in overlays.items()}
+    means_png = learned.figure_png(means) if means is not None else None
+    if figures is not None:
+        for row, png in pngs.items():
+            figures[f"learned_shapes/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', row)}.png"] = png
+        if means_png is not None:
+            figures["learned_shapes/means.png"] = means_png
     for row in table.rows:
-        mine = [r for r in records if _label(r, table.row_fields) == row]
+        mine = by_row[row]
         parts = [f"<section><h2>{escape(by)} = {escape(row)}</h2>"]
-        curves = _curves_by_column(client, mine, table.column_fields, metric)
-        if curves:
-            fig = new_figure(5.2, 3.6)
-            ax = fig.add_subplot()
-            _draw_curves(ax, curves, metric)
-            ax.set_title(f"{metric}, {by} = {row}", fontsize=10)
-            uri = _png_data_uri(_figure_png(fig))
+        if row in curves:
+            uri = _png_data_uri(_figure_png(curves[row]))
             parts.append(
                 f'<img class="curves" alt="{escape(metric)} of {escape(row)}" src="{uri}">'
             )
         else:
             parts.append(f"<p>no run has a history of {escape(metric)}</p>")
-        shapes = next(
-            (png for r in mine if (png := last_image(client, r.run_id, SHAPES_IMAGE))), None
-        )
-        if shapes is not None:
+        if row in pngs:
+            alt = f"learned activation shapes of every run of {escape(row)}"
+            parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(pngs[row])}">')
+        elif (
+            shapes := next(
+                (png for r in mine if (png := last_image(client, r.run_id, SHAPES_IMAGE))), None
+            )
+        ) is not None:
             alt = f"learned activation shapes of {escape(row)}"
             parts.append(f'<img class="shapes" alt="{alt}" src="{_png_data_uri(shapes)}">')
         elif any(r.tags.get("activation_trainable") == "true" for r in mine):
@@ -1135,6 +1202,10 @@ def html_report(
     strips = (
         f'<img class="strips" alt="{alt}" src="{_png_data_uri(_figure_png(strip_plot(table)))}">'
     )
+    means_html = ""
+    if means_png is not None:
+        alt = f"mean learned activation shape per {escape(by)}"
+        means_html = f'<img class="means" alt="{alt}" src="{_png_data_uri(means_png)}">'
     heading = escape(title or table.metric)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
@@ -1150,9 +1221,53 @@ img.strips {{ max-width: 100%; }}
 <body><h1>{heading}</h1>{link}
 {render_html_table(table)}
 {strips}
+{means_html}
 {"".join(sections)}
 </body></html>
 """
+
+
+def curve_figures(
+    client: Any,
+    table: Table,
+    by_row: dict[str, list[RunRecord]],
+    by: str,
+    metric: str,
+) -> dict[str, Any]:
+    """Per row label, a figure of ``metric`` per epoch with one line per column label; every
+    figure on the same y-axis (:func:`shared_limits`). Rows without a history have none."""
+    from actlab.tracking.plots import new_figure
+
+    row_curves = {
+        row: _curves_by_column(client, runs, table.column_fields, metric)
+        for row, runs in by_row.items()
+    }
+    limits = shared_limits(row_curves.values())
+    figures = {}
+    for row, curves in row_curves.items():
+        if not curves:
+            continue
+        fig = new_figure(5.2, 3.6)
+        ax = fig.add_subplot()
+        _draw_curves(ax, curves, metric)
+        ax.set_ylim(*limits)
+        ax.set_title(f"{metric}, {by} = {row}", fontsize=10)
+        figures[row] = fig
+    return figures
+
+
+def shared_limits(
+    curve_sets: Iterable[dict[str, tuple[int, list[tuple[int, float, float, float]]]]],
+) -> tuple[float, float]:
+    """One y-range holding every band of every set of :func:`mean_curves` (5 % margin)."""
+    values = [
+        v for curves in curve_sets for _, points in curves.values() for p in points for v in p[1:]
+    ]
+    if not values:
+        return (0.0, 1.0)
+    low, high = min(values), max(values)
+    margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+    return (low - margin, high + margin)
 
 
 def _label(record: RunRecord, fields: Sequence[str]) -> str:

@@ -25,7 +25,9 @@ from torch import nn
 from actlab.activations.parameters import activation_parameters, is_ab_activation
 from actlab.activations.parameters import is_trainable_activation as is_trainable_activation
 from actlab.activations.parameters import trainable_activations as trainable_activations
-from actlab.tracking.plots import figure_to_array, new_figure
+from actlab.tracking.plots import CURVES_ARTIFACT as CURVES_ARTIFACT
+from actlab.tracking.plots import MAX_PANELS as MAX_PANELS
+from actlab.tracking.plots import figure_to_array, new_figure, shown_layers
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,9 +41,6 @@ METRIC_PREFIX = "z_act"
 #: Statistics of ``a`` and ``b`` per layer: the default, and all of them.
 DEFAULT_STATS = ("mean",)
 ALL_STATS = ("mean", "std", "min", "max")
-#: Panels of a figure at most (2 x 2, readable as a thumbnail); deeper nets show evenly spaced
-#: layers, first and last included.
-MAX_PANELS = 4
 
 
 def _params(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -101,14 +100,6 @@ def params_npz(activations: Mapping[str, nn.Module]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
-
-
-def shown_layers(names: Sequence[str], most: int = MAX_PANELS) -> list[str]:
-    """At most ``most`` layer names, evenly spaced over the network, first and last included."""
-    if len(names) <= most:
-        return list(names)
-    picks = sorted({round(i * (len(names) - 1) / (most - 1)) for i in range(most)})
-    return [names[i] for i in picks]
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -240,6 +231,26 @@ def curves_image(
         ax.set_ylabel("f(x)")
         ax.legend(fontsize=7)
     return figure_to_array(fig)
+
+
+def curves_npz(activations: Mapping[str, nn.Module]) -> bytes:
+    """The learned shapes as an ``.npz`` archive: ``x`` (:data:`CURVE_RANGE`,
+    :data:`CURVE_POINTS`), and per layer (its :func:`layer_keys` key) ``<key>.median``,
+    ``<key>.low`` and ``<key>.high``: f(x) of each module evaluated itself (:func:`curve`), the
+    median over its channels or elements and their range. Layers no input shape fits are left
+    out."""
+    x = torch.linspace(*CURVE_RANGE, CURVE_POINTS)
+    arrays = {"x": x.numpy()}
+    keys = layer_keys(activations)
+    for name, module in activations.items():
+        y = curve(module, x)
+        if y is not None:
+            arrays[f"{keys[name]}.median"] = y.median(1).values.numpy()
+            arrays[f"{keys[name]}.low"] = y.min(1).values.numpy()
+            arrays[f"{keys[name]}.high"] = y.max(1).values.numpy()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def snapshot(activations: Mapping[str, nn.Module]) -> dict[str, nn.Module]:

@@ -56,7 +56,8 @@ class TrackingCallback(Callback):
     shape), ``features_test``, ``features_test_best``.
     Artifacts: ``confusion/val_epoch<NNN>.csv``, ``confusion/test.csv``,
     ``confusion/test_best.csv``, ``activation_params/epoch<NNN>.npz``,
-    ``activation_params/final.npz``.
+    ``activation_params/final.npz``, ``activation_params/final_curves.npz`` (the learned shapes
+    at the end, which ``actlab report --html`` overlays across seeds and activations).
 
     Args:
         confusion_every_n_epochs: log the validation confusion matrix every N epochs and after
@@ -302,7 +303,10 @@ class TrackingCallback(Callback):
 
     @staticmethod
     def _log_npz(
-        logger: ActlabMLFlowLogger, activations: dict[str, torch.nn.Module], artifact: str
+        logger: ActlabMLFlowLogger,
+        activations: dict[str, torch.nn.Module],
+        artifact: str,
+        archive: Any = ap.params_npz,
     ) -> None:
         import tempfile
         from pathlib import Path
@@ -310,7 +314,7 @@ class TrackingCallback(Callback):
         folder, name = artifact.rsplit("/", 1)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            path.write_bytes(ap.params_npz(activations))
+            path.write_bytes(archive(activations))
             logger.log_artifact(path, folder)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -321,6 +325,7 @@ class TrackingCallback(Callback):
         activations = ap.trainable_activations(pl_module)
         if activations:
             self._log_npz(logger, activations, "activation_params/final.npz")
+            self._log_npz(logger, activations, ap.CURVES_ARTIFACT, ap.curves_npz)
         tags = {"best_epoch": self.best_epoch, "best_val_acc": self.best_acc}
         logger.set_tags({k: v for k, v in tags.items() if v is not None})
         logger.flush()

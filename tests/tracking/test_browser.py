@@ -125,7 +125,8 @@ def test_printed_links_open_the_runs_and_the_html_report_shows_them(
         out = capsys.readouterr().out
         assert "0 finished, 0 failed, 2 skipped" in out
         (sweep_link,) = re.findall(r"open the runs: " + LINK.pattern, out)
-        assert sweep_link.endswith("?workflowType=machine_learning")
+        assert "/runs?viewStateShareKey=actlab-" in sweep_link  # the sweep's shared view
+        assert sweep_link.endswith("&workflowType=machine_learning")
 
         html = tmp_path / "report.html"
         assert run_actlab(["report", str(sweep), "--html", str(html)]) == 0
@@ -138,11 +139,17 @@ def test_printed_links_open_the_runs_and_the_html_report_shows_them(
 
         wait_for_ui(port, server)
         names = ["relu seed0", "cpaf_relu(k=2) seed0"]
-        dom = dump_dom(chromium, here(sweep_link), tmp_path, [*names, "wdbc"])
+        groups = ["Group: relu", "Group: cpaf_relu(k=2)"]
+        dom = dump_dom(chromium, here(sweep_link), tmp_path, [*names, *groups])
         for name in names:  # the runs table, not MLflow's GenAI overview
             assert name in dom, name
-        assert "wdbc" in dom  # the Dataset column
-        without_view = dump_dom(chromium, here(sweep_link.split("?")[0]), tmp_path, [], tries=1)
+        # grouped by the sweep's row axis, its metric and axis tags as columns (issue 29)
+        assert "Group by: axis.activation" in dom
+        assert all(group in dom for group in groups), dom[-3000:]
+        for column in ("test/acc", "axis.activation", "seed"):
+            assert f">{column}<" in dom, column
+        root = re.sub(r"/runs\?.*", "", sweep_link)  # the experiment's page, no view
+        without_view = dump_dom(chromium, here(root), tmp_path, [], tries=1)
         assert not any(name in without_view for name in names)  # what the old link showed
 
         dom = dump_dom(chromium, here(run_links[0]), tmp_path, [HEADER])

@@ -45,3 +45,53 @@ def test_actlab_ui_lists_each_experiments_runs_link(
         f"/#/experiments/{experiment_id}?workflowType=machine_learning"
     )
     assert links.experiment_link(client, uri, "nope") is None
+
+
+def test_links_name_the_port_of_the_ui_serving_the_store(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import socket
+
+    from tests.helpers import free_port, run_actlab
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    port = free_port()
+    # `actlab ui --port PORT` records its address just before this process becomes `mlflow ui`
+    monkeypatch.setattr(os, "execvpe", lambda *args: (_ for _ in ()).throw(SystemExit(0)))
+    assert run_actlab(["ui", "--port", str(port), "--tracking-uri", uri]) == 0
+    assert links.ui_url(uri) == "http://127.0.0.1:5000"  # nothing listens there yet
+    with socket.create_server(("127.0.0.1", port)):  # the UI serving the store
+        assert links.ui_url(uri) == f"http://127.0.0.1:{port}"
+        client = MlflowClient(uri)
+        experiment_id = client.create_experiment("served")
+        assert links.experiment_link(client, uri, "served") == (
+            f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?workflowType=machine_learning"
+        )
+        links.record_ui(uri, f"http://127.0.0.1:{port}", pid=2**22 + 1)  # no such process
+        assert links.ui_url(uri) == "http://127.0.0.1:5000"
+
+
+def test_a_link_can_open_the_runs_grouped_with_the_metric_and_axes_as_columns(tmp_path) -> None:
+    import json
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("grouped")
+    view = links.runs_view("axis.activation", "test_best/acc", ["axis.activation", "seed"])
+    url = links.experiment_link(client, uri, "grouped", view)
+    tag, value, key = links.shared_view(view)
+    assert url == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?viewStateShareKey={key}"
+        "&workflowType=machine_learning"
+    )
+    stored = client.get_experiment(experiment_id).tags[tag]
+    assert tag.startswith("mlflow.sharedViewState.actlab-") and stored == value
+    state = json.loads(stored)  # the fields MLflow's UI restores from a shared view
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "axis.activation"}]
+    assert state["selectedColumns"] == [
+        "metrics.`test_best/acc`",
+        "tags.`axis.activation`",
+        "tags.`seed`",
+    ]
+    assert state["runsHiddenMode"] == "SHOW_ALL"  # not MLflow's default: the first 10 runs
+    assert links.experiment_link(client, uri, "grouped", view) == url  # one tag per view
+    assert len([t for t in client.get_experiment(experiment_id).tags if t.startswith(tag)]) == 1
