@@ -112,7 +112,7 @@ def test_spool_left_after_the_process_is_sent_by_actlab_sync(
     records = [json.loads(line) for line in spool.read_text().splitlines()]
     assert [r["method"] for r in records][:2] == ["log_batch", "log_batch"]
     assert records[0]["tracking_uri"] == uri
-    assert sync(tracking_uri="http://127.0.0.1:1") == {run_id: len(records)}  # unreachable
+    assert sync(tracking_uri="http://127.0.0.1:1")[run_id].left == len(records)  # unreachable
     assert run_actlab(["sync"]) == 0
     assert not spool.exists()
     assert_all_logged(real, run_id, [0, 1])
@@ -172,7 +172,8 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
     (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
     assert list(mlruns.glob(f"pending/{spool.stem}/checkpoints/last.ckpt"))
     store = f"sqlite:///{tmp_path / 'store.db'}"  # the server is back (here: a local store)
-    assert run_actlab(["sync", "--tracking-uri", store]) == 0
+    assert run_actlab(["sync", "--tracking-uri", store]) == 2  # not the recorded server
+    assert run_actlab(["sync", "--tracking-uri", store, "--to-other-server"]) == 0
     assert f"run {spool.stem} (created as run " in capsys.readouterr().out
     client = MlflowClient(store)
     (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
@@ -181,5 +182,7 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
     for key in ("train/loss", "train/acc", "val/acc", "time/epoch_seconds"):
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [0, 1]
     assert "test/acc" in run.data.metrics
-    assert run_actlab(["sync", "--tracking-uri", store]) == 0  # nothing left: no second run
+    assert (
+        run_actlab(["sync", "--tracking-uri", store, "--to-other-server"]) == 0
+    )  # none left: no second run
     assert len(client.search_runs([run.info.experiment_id])) == 1
