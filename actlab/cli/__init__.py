@@ -73,6 +73,23 @@ def importable_current_folder() -> None:
         sys.path.insert(0, cwd)
 
 
+def adopt_credentials_of(args: list[str]) -> list[str]:
+    """Move the credentials of ``MLFLOW_TRACKING_URI`` and of any ``http(s)://user:pass@host``
+    argument to MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (see
+    :func:`actlab.tracking.store.adopt_credentials`); returns the arguments without them."""
+    import os
+
+    from actlab.tracking.store import TRACKING_URI_ENV, adopt_credentials
+
+    if os.environ.get(TRACKING_URI_ENV):
+        os.environ[TRACKING_URI_ENV] = adopt_credentials(os.environ[TRACKING_URI_ENV])
+    adopted = []
+    for arg in args:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        adopted.append(f"{flag}{eq}{adopt_credentials(value)}" if "://" in value else arg)
+    return adopted
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``actlab`` console script and ``python -m actlab``; exits with the
     command's status (2 for bad input, reported as one ``actlab: error:`` line)."""
@@ -84,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args[0] == "--version":
         print(f"actlab {actlab.__version__}")
         raise SystemExit(0)
+    args = adopt_credentials_of(args)
+    if argv is None:
+        sys.argv[1:] = args  # LightningCLI reads sys.argv itself
     try:
         if args[0].startswith("-"):  # LightningCLI's options before the subcommand
             from actlab.cli.lifecycle import run

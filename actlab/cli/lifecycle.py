@@ -44,7 +44,13 @@ from actlab.tracking.checkpoints import (
 from actlab.tracking.config import MLflowSaveConfigCallback, flatten_config
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.resume import ResumableCheckpoint
-from actlab.tracking.store import DEFAULT_EXPERIMENT, default_tracking_uri, ensure_store, mlruns_dir
+from actlab.tracking.store import (
+    DEFAULT_EXPERIMENT,
+    default_tracking_uri,
+    ensure_store,
+    mlruns_dir,
+    redact_credentials,
+)
 
 #: ``--ckpt_path`` values Lightning resolves itself.
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")
@@ -105,6 +111,20 @@ def logger_target(config: Any) -> tuple[str | None, str | None]:
     )
     get = (lambda k: init.get(k)) if init is not None and hasattr(init, "get") else (lambda k: None)
     return get("experiment_name") or DEFAULT_EXPERIMENT, get("tracking_uri") or None
+
+
+def adopt_logger_credentials(config: Any) -> None:
+    """A ``trainer.logger.init_args.tracking_uri`` of ``http(s)://user:pass@host``: the
+    credentials move to MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` and the config keeps
+    the URI without them, so ``config.yaml`` and the params never hold them."""
+    from actlab.tracking.store import adopt_credentials
+
+    logger = config.get("trainer.logger") if hasattr(config, "get") else None
+    init = getattr(logger, "init_args", None)
+    if init is None and isinstance(logger, dict):
+        init = logger.get("init_args")
+    if init is not None and hasattr(init, "get") and isinstance(init.get("tracking_uri"), str):
+        init["tracking_uri"] = adopt_credentials(init["tracking_uri"])
 
 
 @dataclass(frozen=True)
@@ -170,8 +190,11 @@ def plan_resume(
     if experiment is None or found.run_id is None:
         return ResumePlan(found, None, None, f"training on from {where}")
     uri = tracking_uri or default_tracking_uri()
-    if found.tracking_uri not in (None, uri):
-        msg = f"checkpoint's run {found.run_id} is in {found.tracking_uri}, not {uri}: starting a new run from {where}"
+    if found.tracking_uri not in (None, uri, redact_credentials(uri)):
+        msg = (
+            f"checkpoint's run {found.run_id} is in {found.tracking_uri}, not "
+            f"{redact_credentials(uri)}: starting a new run from {where}"
+        )
         return ResumePlan(found, None, None, msg)
     info = run_info(found.run_id, uri)
     if info is None:
@@ -262,6 +285,7 @@ class ActlabCLI(LightningCLI):
         if subcommand is None:
             return
         config = self.config[subcommand]
+        adopt_logger_credentials(config)
         self._experiment, uri = logger_target(config)
         if self._experiment is not None:
             ensure_store(uri or default_tracking_uri())

@@ -29,7 +29,11 @@ from actlab.sweep.runner import (
     run_sweep,
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
-from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
+from actlab.tracking.store import (
+    default_tracking_uri,
+    redact_credentials,
+    sanitize_experiment_name,
+)
 
 #: Exit statuses above this mean something else to shells.
 MAX_EXIT = 125
@@ -194,7 +198,7 @@ def sweep(argv: list[str]) -> int:
     skipped = len(results) - finished - len(failed)
     print(
         f"{runner.experiment}: {finished} finished, {len(failed)} failed, "
-        f"{skipped} skipped (already finished); store {runner.tracking_uri}"
+        f"{skipped} skipped (already finished); store {redact_credentials(runner.tracking_uri)}"
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actlab.tracking.store import spool_dir
+from actlab.tracking.store import redact_credentials, spool_dir
 
 log = logging.getLogger(__name__)
 
@@ -592,7 +592,7 @@ class ResilientClient:
                 self.offline = True
                 log.warning(
                     "tracking server %s unreachable (%s); keeping run %s's writes in %s",
-                    self._tracking_uri,
+                    redact_credentials(self._tracking_uri),
                     type(err).__name__,
                     args[0],
                     spool.path,

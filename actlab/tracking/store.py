@@ -52,6 +52,35 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{mlruns_dir() / DB_NAME}"
 
 
+#: MLflow's own settings for HTTP basic auth (the documented way to give credentials).
+USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+
+
+def adopt_credentials(uri: str) -> str:
+    """``http(s)://user:pass@host/...`` -> ``http(s)://host/...``, the user and password moved to
+    ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (MLflow sends them as HTTP basic
+    auth, as it would have from the URL), so that no message, checkpoint, param, tag, spool or
+    artifact of actlab holds them. Any other URI is returned unchanged (see
+    :func:`redact_credentials` for database URIs)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, has_password, password = userinfo.partition(":")
+    os.environ[USERNAME_ENV] = urllib.parse.unquote(user)
+    if has_password:
+        os.environ[PASSWORD_ENV] = urllib.parse.unquote(password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
+def redact_credentials(text: str) -> str:
+    """``scheme://user:pass@host`` -> ``scheme://user:***@host`` anywhere in ``text`` (a database
+    URI such as ``postgresql://...`` must keep its password to be used, but never shows it)."""
+    import re
+
+    return re.sub(r"(?<=://)([^/@:\s]*):[^/@\s]*@", r"\1:***@", text)
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (``None`` for any other store)."""
     if not tracking_uri.startswith("sqlite:///"):
