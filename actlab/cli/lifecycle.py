@@ -46,6 +46,7 @@ from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.resume import ResumableCheckpoint
 from actlab.tracking.store import (
     DEFAULT_EXPERIMENT,
+    check_experiment_name,
     default_tracking_uri,
     ensure_store,
     mlruns_dir,
@@ -288,6 +289,7 @@ class ActlabCLI(LightningCLI):
         adopt_logger_credentials(config)
         self._experiment, uri = logger_target(config)
         if self._experiment is not None:
+            check_experiment_name(self._experiment)  # before the store is created
             ensure_store(uri or default_tracking_uri())
         self._fit_config = fit_config(flatten_config(config.as_dict()))
         ckpt_path = config.get("ckpt_path")

@@ -30,6 +30,7 @@ from actlab.sweep.runner import (
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
 from actlab.tracking.store import (
+    check_experiment_name,
     default_tracking_uri,
     redact_credentials,
     sanitize_experiment_name,
@@ -168,6 +169,7 @@ def sweep(argv: list[str]) -> int:
     if args.workers < 1:
         raise ActlabError(f"--workers must be >= 1, got {args.workers}")
     spec = SweepSpec.load(args.file)
+    check_experiment_name(spec.experiment_name(args.smoke))  # before anything is created
     overrides = parse_assignments(args.set, "--set")
     runner = SweepRunner(
         spec,

@@ -19,6 +19,7 @@ from actlab.tracking.store import (  # noqa: F401  (MLRUNS_DIR: importable from 
     DEFAULT_EXPERIMENT,
     MLRUNS_DIR,
     adopt_credentials,
+    check_experiment_name,
     default_artifact_location,
     default_tracking_uri,
     mlruns_dir,
@@ -359,7 +360,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         if self._run_name is None:
             self._run_name = run_name
         if experiment and self._experiment_unnamed:
-            self._experiment_name = experiment
+            self._experiment_name = check_experiment_name(experiment)  # e.g. a config's stem
             self._experiment_unnamed = False
             if not self._explicit_artifact_location:
                 self._artifact_location = default_artifact_location(self._tracking_uri, experiment)

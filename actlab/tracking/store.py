@@ -93,6 +93,40 @@ def sanitize_experiment_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+#: Longest experiment name a store keeps (MLflow's SQL column is ``VARCHAR(256)``; PostgreSQL
+#: and MySQL refuse longer ones, SQLite would keep them).
+MAX_EXPERIMENT_NAME = 256
+#: Longest file name most filesystems take (``NAME_MAX``): the artifact folder's name.
+MAX_FOLDER_NAME_BYTES = 255
+
+
+def check_experiment_name(name: str) -> str:
+    """``name`` when a store and the filesystem can both hold it, else :class:`StoreError`
+    (one line, before anything is created): not empty, printable (no newline or control
+    character), at most :data:`MAX_EXPERIMENT_NAME` characters, its artifact folder name
+    (:func:`sanitize_experiment_name`) at most :data:`MAX_FOLDER_NAME_BYTES` bytes of UTF-8
+    and neither ``.`` nor ``..``."""
+    shown = repr(name if len(name) <= 40 else f"{name[:37]}...")
+    valid = (
+        f"valid: 1 to {MAX_EXPERIMENT_NAME} printable characters whose artifact folder name "
+        f"takes at most {MAX_FOLDER_NAME_BYTES} bytes"
+    )
+    folder = sanitize_experiment_name(name)
+    if not name.strip():
+        problem = "is empty"
+    elif not name.isprintable():
+        problem = "holds a newline or control character"
+    elif len(name) > MAX_EXPERIMENT_NAME:
+        problem = f"has {len(name)} characters"
+    elif len(folder.encode()) > MAX_FOLDER_NAME_BYTES:
+        problem = f"makes an artifact folder name of {len(folder.encode())} bytes"
+    elif folder in (".", ".."):
+        problem = f"makes the artifact folder {folder!r}"
+    else:
+        return name
+    raise StoreError(f"experiment name {shown} {problem}; {valid}")
+
+
 def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
     """Artifacts of a local SQLite store go under ``mlruns/artifacts/``; servers choose their own."""
     db = sqlite_path(tracking_uri)
