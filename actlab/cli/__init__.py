@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -22,6 +24,9 @@ from actlab.tracking.store import check_store
 
 #: Exit status of bad input (as argparse uses).
 USAGE_ERROR = 2
+#: Exit status of a bug, an unexpected exception (``EX_SOFTWARE`` of sysexits.h): not 1, which
+#: says training diverged.
+BUG = 70
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
@@ -117,10 +122,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = load(args[0])(args[1:])
         else:
             fail(unknown_name_message("command", args[0], list(COMMANDS)))
+    except KeyboardInterrupt:  # Ctrl-C outside a fit (a fit exits 130 itself): one line
+        fail("interrupted by SIGINT (Ctrl-C)", 128 + signal.SIGINT)
     except Exception as err:  # noqa: BLE001 - user errors become one line, bugs keep their traceback
         user_error = find_user_error(err)
         if user_error is None:
-            raise
+            traceback.print_exc()
+            print(
+                f"actlab: bug: {type(err).__name__} (exit status {BUG}); please report it "
+                "with the traceback above",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(BUG) from err
         fail(str(user_error), getattr(user_error, "exit_code", USAGE_ERROR))
     raise SystemExit(code)
 

@@ -20,10 +20,17 @@ from typing import Any
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from actlab.cli import fail
 from actlab.cli.errors import ActlabArgumentParser, parsing
-from actlab.cli.guards import FiniteLoss, RunFailure, SignalExit, raise_on_signals
+from actlab.cli.guards import (
+    FiniteLoss,
+    RunFailure,
+    SignalExit,
+    as_signal_exit,
+    raise_on_signals,
+)
 from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
 from actlab.distributed import guard_launch
@@ -424,7 +431,9 @@ def run(args: list[str]) -> int:
             ActlabCLI(None if list(args) == sys.argv[1:] else args)
         except MisconfigurationException as err:  # Lightning's word for a bad setting
             fail(f"invalid settings: {err}")
-        except SignalExit as stop:
+        except (SignalExit, SIGTERMException) as stopped:
+            stop = as_signal_exit(stopped)
+            assert stop is not None
             if stop.run_id is None:
                 fail(f"{stop} before its run was created", stop.exit_code)
             fail(
