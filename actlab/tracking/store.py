@@ -299,6 +299,10 @@ class StoredRun:
     metrics: dict[str, float]
 
 
+#: Seconds a read of a local store waits for another process's write lock before it says so.
+LOCK_WAIT = 10.0
+
+
 def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | None:
     """The active runs of ``experiment`` in a local SQLite store, oldest first, read with
     ``sqlite3`` instead of MLflow (whose client costs more CPU to start than ``import torch``).
@@ -317,7 +321,8 @@ def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | No
     if not db.is_file():
         raise StoreError(f"no MLflow store at {db}: nothing was tracked there yet")
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        connect = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT)
+        with contextlib.closing(connect) as conn:
             found = conn.execute(
                 "SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)
             ).fetchone()
@@ -346,6 +351,14 @@ def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | No
             for run_id, key, value, is_nan in rows:
                 if run_id in by_id:
                     by_id[run_id].metrics[key] = float("nan") if is_nan else float(value)
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            msg = (
+                f"the store {db} is locked by another process (waited {LOCK_WAIT:g} s): "
+                "try again when it is done"
+            )
+            raise StoreError(msg) from None
+        return None
     except sqlite3.Error:
         return None
     return list(by_id.values())
