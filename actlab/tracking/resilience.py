@@ -39,6 +39,12 @@ PENDING_PREFIX = "pending-"
 #: Spool method that creates a pending run on the server (always its spool's first record).
 CREATE_RUN = "create_run"
 
+#: Writes that go to the artifact store (not the tracking store): an ``OSError`` there (a
+#: read-only or full folder) skips the artifact instead of stopping training.
+ARTIFACT_METHODS = frozenset({"log_text", "log_dict", "log_image", "log_artifact", "log_artifacts"})
+#: Run tag saying how many artifacts could not be written, and why.
+ARTIFACTS_SKIPPED_TAG = "artifacts_skipped"
+
 #: HTTP client settings for remote tracking: fail in seconds, not minutes, when the server is down.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -469,6 +475,7 @@ class ResilientClient:
         self._spools: dict[str, Spool] = {}
         self._remote = tracking_uri.startswith(("http://", "https://"))
         self.offline = False
+        self._skipped: dict[str, int] = {}  # artifacts not written, by run
 
     def __getstate__(self) -> dict[str, Any]:
         # The wrapped client may hold a database engine: rebuild it in the new process.
@@ -588,6 +595,9 @@ class ResilientClient:
                 return
             except Exception as err:  # noqa: BLE001 - only outages are spooled
                 if not is_outage(err):
+                    if method in ARTIFACT_METHODS and isinstance(err, OSError):
+                        self._skip_artifact(args[0], method, kwargs, err)
+                        return
                     raise
                 self.offline = True
                 log.warning(
@@ -598,6 +608,30 @@ class ResilientClient:
                     spool.path,
                 )
         spool.append(method, args, kwargs)
+
+    def _skip_artifact(
+        self, run_id: str, method: str, kwargs: dict[str, Any], err: OSError
+    ) -> None:
+        """An artifact the artifact store cannot write (read-only or full folder): skipped with
+        a warning and counted in the run's :data:`ARTIFACTS_SKIPPED_TAG`; training goes on,
+        since the metrics, params and checkpoints are written elsewhere and intact."""
+        name = kwargs.get("artifact_file") or kwargs.get("key") or kwargs.get("local_path")
+        name = name or kwargs.get("local_dir") or method
+        self._skipped[run_id] = self._skipped.get(run_id, 0) + 1
+        count = self._skipped[run_id]
+        reason = f"{type(err).__name__}: {err}"
+        if count == 1:
+            log.warning(
+                "cannot write artifact %s of run %s (%s): skipped, training goes on; the run's "
+                "tag %s counts what is missing",
+                name,
+                run_id,
+                reason,
+                ARTIFACTS_SKIPPED_TAG,
+            )
+        with contextlib.suppress(Exception):
+            value = f"{count} artifact(s) not written: {reason}"
+            self._server("set_tag", run_id, ARTIFACTS_SKIPPED_TAG, value)
 
     # -- the spool ----------------------------------------------------------------------------
 

@@ -186,3 +186,28 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
         run_actlab(["sync", "--tracking-uri", store, "--to-other-server"]) == 0
     )  # none left: no second run
     assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_an_unwritable_artifact_folder_skips_the_artifacts_and_training_goes_on(
+    mlruns: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The artifact folder cannot be created (under a file: what a read-only or vanished mount
+    gives even to root), the tracking store is fine: the fit trains, tests and FINISHES, its
+    metrics intact; the run's ``artifacts_skipped`` tag says what is missing and why."""
+    from tests.helpers import all_runs, tracking_uri
+
+    (tmp_path / "a-file").write_text("")
+    location = (tmp_path / "a-file" / "artifacts").as_uri()
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.max_epochs", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.logger.init_args.artifact_location", location]  # fmt: skip
+    assert run_actlab(args) == 0
+    (run,) = all_runs(tracking_uri(mlruns))
+    assert run.info.status == "FINISHED"
+    assert {"val/acc", "test/acc", "test_best/acc"} <= set(run.data.metrics)
+    skipped = run.data.tags["artifacts_skipped"]
+    assert "artifact(s) not written: NotADirectoryError" in skipped
+    assert int(skipped.split()[0]) >= 3  # config.yaml, confusion CSVs and images
+    assert caplog.text.count("cannot write artifact") == 1  # one warning, not one per artifact
+    assert "skipped, training goes on" in caplog.text
+    assert list(mlruns.rglob("last.ckpt"))
