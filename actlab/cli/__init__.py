@@ -128,9 +128,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         user_error = find_user_error(err)
         if user_error is None:
             traceback.print_exc()
-            print(
-                f"actlab: bug: {type(err).__name__} (exit status {BUG}); please report it "
-                "with the traceback above",
+            print(  # the last line, as a sweep records it: the error, then what it is
+                f"actlab: bug: {type(err).__name__}: {one_line(str(err))[:500]} (exit status "
+                f"{BUG}: please report it with the traceback above)",
                 file=sys.stderr,
                 flush=True,
             )
