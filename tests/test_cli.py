@@ -349,10 +349,9 @@ def test_ckpt_last_never_touches_another_config_or_a_finished_run(mlruns: Path, 
 
 def test_ckpt_last_resumes_the_failed_run_and_names_it(mlruns: Path, capsys) -> None:
     crash = ["--trainer.callbacks+=tests.tracking.helpers.FailAfterSteps"]
-    with pytest.raises(RuntimeError, match="boom"):
-        # WDBC: 12 training batches an epoch, so this fails in epoch 1, after epoch 0's last.ckpt
-        run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", *crash,
-                    "--trainer.callbacks.init_args.steps", "14"])  # fmt: skip
+    # WDBC: 12 training batches an epoch, so this fails in epoch 1, after epoch 0's last.ckpt
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", *crash,
+                       "--trainer.callbacks.init_args.steps", "14"]) == 70  # a bug's status  # fmt: skip
     (failed,) = all_runs(tracking_uri(mlruns))
     assert failed.info.status == "FAILED"
     assert failed.data.tags["error"] == "RuntimeError: boom: test-only crash"
