@@ -40,3 +40,33 @@ class FailAtTest(Callback):
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         raise RuntimeError("the test split broke")
+
+
+class SignalTwice(Callback):
+    """SIGTERM this process when training starts, and again while the fit handles the first
+    one (as ``timeout`` followed by a group kill does, milliseconds apart)."""
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class LightningStopsOnSigterm(Callback):
+    """Stop training as Lightning's own SIGTERM handling does: its loop raises
+    ``SIGTERMException`` (a ``SystemExit``) once its handler has seen the signal."""
+
+    def on_train_batch_end(self, trainer: Trainer, *args: object) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        raise SIGTERMException()
+
+
+class Bug(Callback):
+    """An unexpected exception in training: a bug, not bad input or divergence."""
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        raise ZeroDivisionError("a bug in a callback")

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -24,6 +26,9 @@ from actlab.tracking.store import check_store
 
 #: Exit status of bad input (as argparse uses).
 USAGE_ERROR = 2
+#: Exit status of a bug, an unexpected exception (``EX_SOFTWARE`` of sysexits.h): not 1, which
+#: says training diverged.
+BUG = 70
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
@@ -75,6 +80,23 @@ def importable_current_folder() -> None:
         sys.path.insert(0, cwd)
 
 
+def adopt_credentials_of(args: list[str]) -> list[str]:
+    """Move the credentials of ``MLFLOW_TRACKING_URI`` and of any ``http(s)://user:pass@host``
+    argument to MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (see
+    :func:`actlab.tracking.store.adopt_credentials`); returns the arguments without them."""
+    import os
+
+    from actlab.tracking.store import TRACKING_URI_ENV, adopt_credentials
+
+    if os.environ.get(TRACKING_URI_ENV):
+        os.environ[TRACKING_URI_ENV] = adopt_credentials(os.environ[TRACKING_URI_ENV])
+    adopted = []
+    for arg in args:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        adopted.append(f"{flag}{eq}{adopt_credentials(value)}" if "://" in value else arg)
+    return adopted
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``actlab`` console script and ``python -m actlab``; exits with the
     command's status (2 for bad input, reported as one ``actlab: error:`` line)."""
@@ -86,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args[0] == "--version":
         print(f"actlab {actlab.__version__}")
         raise SystemExit(0)
+    args = adopt_credentials_of(args)
+    if argv is None:
+        sys.argv[1:] = args  # LightningCLI reads sys.argv itself
     try:
         if args[0].startswith("-"):  # LightningCLI's options before the subcommand
             from actlab.cli.lifecycle import run
@@ -101,10 +126,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = load(args[0])(args[1:])
         else:
             fail(unknown_name_message("command", args[0], list(COMMANDS)))
+    except KeyboardInterrupt:  # Ctrl-C outside a fit (a fit exits 130 itself): one line
+        fail("interrupted by SIGINT (Ctrl-C)", 128 + signal.SIGINT)
     except Exception as err:  # noqa: BLE001 - user errors become one line, bugs keep their traceback
         user_error = find_user_error(err)
         if user_error is None:
-            raise
+            traceback.print_exc()
+            print(  # the last line, as a sweep records it: the error, then what it is
+                f"actlab: bug: {type(err).__name__}: {one_line(str(err))[:500]} (exit status "
+                f"{BUG}: please report it with the traceback above)",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(BUG) from err
         fail(str(user_error), getattr(user_error, "exit_code", USAGE_ERROR))
     raise SystemExit(code)
 

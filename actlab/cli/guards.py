@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from actlab.errors import ActlabError, one_line
 from actlab.tracking.mlflow import actlab_logger
@@ -49,12 +50,20 @@ class SignalExit(BaseException):
 
 @contextlib.contextmanager
 def raise_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT raise :class:`SignalExit` (main thread only)."""
+    """Within the block, SIGTERM and SIGINT raise :class:`SignalExit` (main thread only).
+
+    Only the first signal raises: a second one (``timeout`` and a group kill, two Ctrl-C)
+    arriving while the first one's run is being ended ``FAILED`` would otherwise cut that short
+    and leave the run ``RUNNING``; it is ignored (SIGKILL still ends the process)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        if received:
+            return
+        received.append(signum)
         raise SignalExit(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
@@ -133,8 +142,22 @@ def divergence_hint(trainer: Trainer) -> str:
     return ", ".join(hints)
 
 
+def as_signal_exit(exception: BaseException) -> SignalExit | None:
+    """``exception`` as a :class:`SignalExit`: itself, or Lightning's ``SIGTERMException``
+    (Lightning's own SIGTERM handler stops the loop with it; a ``SystemExit`` that would exit
+    0), carrying the run it failed; ``None`` for any other exception."""
+    if isinstance(exception, SignalExit):
+        return exception
+    if isinstance(exception, SIGTERMException):
+        stop = SignalExit(signal.SIGTERM)
+        stop.run_id = getattr(exception, "run_id", None)
+        return stop
+    return None
+
+
 def failure_reason(exception: BaseException) -> str:
     """One line saying why a fit stopped, for the run's :data:`ERROR_TAG`."""
+    exception = as_signal_exit(exception) or exception
     if isinstance(exception, (ActlabError, SignalExit)):
         text = str(exception)
     else:
@@ -153,7 +176,7 @@ class RunFailure(Callback):
             return
         try:
             logger.set_tags({ERROR_TAG: failure_reason(exception)})
-            if isinstance(exception, SignalExit):
-                exception.run_id = logger.run_id
+            if isinstance(exception, (SignalExit, SIGTERMException)):
+                exception.run_id = logger.run_id  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - never hide the error that stopped the fit
             pass

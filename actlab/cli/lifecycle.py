@@ -20,10 +20,17 @@ from typing import Any
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from actlab.cli import fail
 from actlab.cli.errors import ActlabArgumentParser, parsing
-from actlab.cli.guards import FiniteLoss, RunFailure, SignalExit, raise_on_signals
+from actlab.cli.guards import (
+    FiniteLoss,
+    RunFailure,
+    SignalExit,
+    as_signal_exit,
+    raise_on_signals,
+)
 from actlab.cli.quiet import quiet_third_party
 from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
@@ -45,7 +52,14 @@ from actlab.tracking.checkpoints import (
 from actlab.tracking.config import MLflowSaveConfigCallback, flatten_config
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.resume import ResumableCheckpoint
-from actlab.tracking.store import DEFAULT_EXPERIMENT, default_tracking_uri, ensure_store, mlruns_dir
+from actlab.tracking.store import (
+    DEFAULT_EXPERIMENT,
+    check_experiment_name,
+    default_tracking_uri,
+    ensure_store,
+    mlruns_dir,
+    redact_credentials,
+)
 
 #: ``--ckpt_path`` values Lightning resolves itself.
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")
@@ -107,6 +121,20 @@ def logger_target(config: Any) -> tuple[str | None, str | None]:
     )
     get = (lambda k: init.get(k)) if init is not None and hasattr(init, "get") else (lambda k: None)
     return get("experiment_name") or DEFAULT_EXPERIMENT, get("tracking_uri") or None
+
+
+def adopt_logger_credentials(config: Any) -> None:
+    """A ``trainer.logger.init_args.tracking_uri`` of ``http(s)://user:pass@host``: the
+    credentials move to MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` and the config keeps
+    the URI without them, so ``config.yaml`` and the params never hold them."""
+    from actlab.tracking.store import adopt_credentials
+
+    logger = config.get("trainer.logger") if hasattr(config, "get") else None
+    init = getattr(logger, "init_args", None)
+    if init is None and isinstance(logger, dict):
+        init = logger.get("init_args")
+    if init is not None and hasattr(init, "get") and isinstance(init.get("tracking_uri"), str):
+        init["tracking_uri"] = adopt_credentials(init["tracking_uri"])
 
 
 @dataclass(frozen=True)
@@ -172,8 +200,11 @@ def plan_resume(
     if experiment is None or found.run_id is None:
         return ResumePlan(found, None, None, f"training on from {where}")
     uri = tracking_uri or default_tracking_uri()
-    if found.tracking_uri not in (None, uri):
-        msg = f"checkpoint's run {found.run_id} is in {found.tracking_uri}, not {uri}: starting a new run from {where}"
+    if found.tracking_uri not in (None, uri, redact_credentials(uri)):
+        msg = (
+            f"checkpoint's run {found.run_id} is in {found.tracking_uri}, not "
+            f"{redact_credentials(uri)}: starting a new run from {where}"
+        )
         return ResumePlan(found, None, None, msg)
     info = run_info(found.run_id, uri)
     if info is None:
@@ -264,8 +295,10 @@ class ActlabCLI(LightningCLI):
         if subcommand is None:
             return
         config = self.config[subcommand]
+        adopt_logger_credentials(config)
         self._experiment, uri = logger_target(config)
         if self._experiment is not None:
+            check_experiment_name(self._experiment)  # before the store is created
             ensure_store(uri or default_tracking_uri())
         self._fit_config = fit_config(flatten_config(config.as_dict()))
         ckpt_path = config.get("ckpt_path")
@@ -400,7 +433,9 @@ def run(args: list[str]) -> int:
             ActlabCLI(None if list(args) == sys.argv[1:] else args)
         except MisconfigurationException as err:  # Lightning's word for a bad setting
             fail(f"invalid settings: {err}")
-        except SignalExit as stop:
+        except (SignalExit, SIGTERMException) as stopped:
+            stop = as_signal_exit(stopped)
+            assert stop is not None
             if stop.run_id is None:
                 fail(f"{stop} before its run was created", stop.exit_code)
             fail(

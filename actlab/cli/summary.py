@@ -8,7 +8,7 @@ from rich.console import Console
 
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger
-from actlab.tracking.store import spool_dir
+from actlab.tracking.store import redact_credentials, spool_dir
 
 
 def print_summary(
@@ -54,7 +54,7 @@ def print_run(console: Console, logger: ActlabMLFlowLogger) -> None:
     from actlab.tracking import links
 
     left = logger.unsent_writes()
-    name, uri = run_name(logger), logger.tracking_uri
+    name, uri = run_name(logger), redact_credentials(logger.tracking_uri)
     if logger.pending:
         console.print(
             f"[bold yellow]MLflow run PENDING[/bold yellow] {logger.run_id}  ({name}): "

@@ -41,6 +41,42 @@ def port_number(text: str) -> int:
     return port
 
 
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is this machine's loopback (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def check_remote_host(host: str, allowed: bool) -> None:
+    """A ``--host`` other machines can reach needs ``--allow-remote`` (one line otherwise), and
+    gets a warning with it: ``mlflow ui`` asks for no login, so whoever reaches it can read,
+    change and delete every run."""
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return  # not an address at all: check_port_free says so
+    if is_loopback(host):
+        return
+    if not allowed:
+        raise ActlabError(
+            f"--host {host}: other machines could reach this UI, which has no login (anyone "
+            "could read, change and delete every run); keep 127.0.0.1 and use an SSH tunnel, "
+            "or add --allow-remote on a network you trust"
+        )
+    print(
+        f"actlab ui: warning: serving without a login on {host}: whoever reaches it can read, "
+        "change and delete every run",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise :class:`ActlabError` if ``host:port`` cannot be bound (in use, or a bad address)."""
     try:
@@ -88,11 +124,18 @@ def ui(argv: list[str]) -> int:
     parser.add_argument(
         "--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or mlruns/mlflow.db"
     )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a --host other machines can reach (the UI has no login: anyone who "
+        "reaches it can read, change and delete every run)",
+    )
     args = parser.parse_args(argv)
     uri = args.tracking_uri or default_tracking_uri()
     if uri.startswith("http"):
         print(f"the tracking store is a server already: open {uri}")
         return 0
+    check_remote_host(args.host, args.allow_remote)
     check_port_free(args.host, args.port)
     ensure_store(uri)  # a new store is created here, under the lock fits and sweeps take too
     cmd = ui_command_line(args.host, args.port, uri)

@@ -31,7 +31,12 @@ from actlab.sweep.runner import (
 )
 from actlab.sweep.spec import ReportSpec, SweepSpec, parse_where
 from actlab.tracking import links
-from actlab.tracking.store import default_tracking_uri, sanitize_experiment_name
+from actlab.tracking.store import (
+    check_experiment_name,
+    default_tracking_uri,
+    redact_credentials,
+    sanitize_experiment_name,
+)
 
 #: Exit statuses above this mean something else to shells.
 MAX_EXIT = 125
@@ -170,6 +175,7 @@ def sweep(argv: list[str]) -> int:
     if args.workers < 1:
         raise ActlabError(f"--workers must be >= 1, got {args.workers}")
     spec = SweepSpec.load(args.file)
+    check_experiment_name(spec.experiment_name(args.smoke))  # before anything is created
     overrides = parse_assignments(args.set, "--set")
     runner = SweepRunner(
         spec,
@@ -200,7 +206,7 @@ def sweep(argv: list[str]) -> int:
     skipped = len(results) - finished - len(failed)
     print(
         f"{runner.experiment}: {finished} finished, {len(failed)} failed, "
-        f"{skipped} skipped (already finished); store {runner.tracking_uri}"
+        f"{skipped} skipped (already finished); store {redact_credentials(runner.tracking_uri)}"
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")

@@ -14,7 +14,10 @@ thread or CUDA context exists to be copied half-locked into a child; it starts n
 (:func:`check_fork_safe` refuses to serve otherwise). The children cannot harm each other or the
 next run: each is a copy of the untouched server and nothing comes back from it but its exit
 status. A child dies with the server (``PR_SET_PDEATHSIG``); the server ends every child's process
-group when the driver's socket closes, so a killed sweep leaves no run behind.
+group when the driver's socket closes, so a killed sweep leaves no run behind. The server stays
+in the driver's process group, so a signal to the sweep's group reaches it: ``kill -9`` of the
+group kills it at once (and so its children), SIGTERM ends the children's groups first; SIGINT
+(a terminal's Ctrl-C) it ignores, the driver passes it on to each run (:meth:`ForkServer.pids`).
 
 :class:`ForkServer` is the driver's side: start it, :meth:`ForkServer.run` a command from any
 thread, :meth:`ForkServer.close` it.
@@ -158,6 +161,7 @@ def serve(fd: int) -> dict[str, Any] | None:
         return None
     _send(sock, {"ready": True, "preload_cpu_seconds": time.process_time() - started})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the finally below ends the children
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the driver passes it on to the runs
     children: dict[int, str] = {}
     buffer = b""
     server = os.getpid()
@@ -234,10 +238,10 @@ class ForkServer:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
+                env=env,  # in the driver's process group: see the module docstring
             )
         child.close()
+        self._pids: set[int] = set()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._next = 0
@@ -300,6 +304,8 @@ class ForkServer:
         with self._send_lock:
             self._sock.sendall((json.dumps(request) + "\n").encode())
         pid = started.result()
+        with self._lock:
+            self._pids.add(pid)
         try:
             return ended.result(timeout=timeout)
         except TimeoutError:
@@ -308,6 +314,14 @@ class ForkServer:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             return ended.result()
+        finally:
+            with self._lock:
+                self._pids.discard(pid)
+
+    def pids(self) -> list[int]:
+        """The runs going on: their pids, each its process group's id."""
+        with self._lock:
+            return sorted(self._pids)
 
     def close(self) -> None:
         """End the server and every run it still has (their process groups)."""
@@ -317,8 +331,7 @@ class ForkServer:
         try:
             self._proc.wait(timeout=GRACE + 30)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.kill()  # its children die with it (PR_SET_PDEATHSIG)
             self._proc.wait()
 
 

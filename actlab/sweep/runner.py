@@ -297,10 +297,18 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _end_runs(self) -> None:
-        """Kill every run still going (their process groups) and stop the fork server."""
-        for pid in list(self._groups):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        """Ctrl-C: pass SIGINT on to every run still going (their process groups: each ends its
+        MLflow run FAILED, tagged ``stopped by SIGINT``), SIGKILL what is left after
+        :data:`INTERRUPT_GRACE` seconds, and stop the fork server."""
+        groups = [*self._groups, *(self._server.pids() if self._server is not None else [])]
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            for pid in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+            while groups and time.monotonic() < deadline:
+                groups = [pid for pid in groups if _group_exists(pid)]
+                time.sleep(0.1)
         self.close()
 
     def _launch(self, job: Job, slot: int) -> Outcome:
@@ -337,6 +345,21 @@ class LocalExecutor:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+
+#: Seconds the runs get to end their MLflow runs after a sweep's Ctrl-C, before SIGKILL.
+INTERRUPT_GRACE = 30.0
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a process (a zombie not yet reaped counts)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_subprocess(

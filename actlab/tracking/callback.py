@@ -24,6 +24,7 @@ from actlab.tracking import activation_params as ap
 from actlab.tracking.confusion import confusion_csv, confusion_image, confusion_title
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
 from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger, is_epoch_metric
+from actlab.tracking.store import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class TrackingCallback(Callback):
         if logger is not None and trainer.is_global_zero:
             entry: dict[str, Any] = {
                 "mlflow_run_id": logger.run_id,
-                "tracking_uri": logger.tracking_uri,
+                "tracking_uri": redact_credentials(logger.tracking_uri),  # a database URI's
             }
             if train_metrics:
                 entry["train_epoch_metrics"] = {

@@ -113,8 +113,14 @@ class MLflowSaveConfigCallback(SaveConfigCallback):
         logger = actlab_logger(trainer)
         if logger is None:
             return
-        logger.log_text(self.parser.dump(self.config, skip_none=False), "config.yaml")
-        logger.log_hyperparams(run_params(self.config.as_dict(), pl_module))
+        from actlab.tracking.store import redact_credentials
+
+        config_yaml = self.parser.dump(self.config, skip_none=False)
+        logger.log_text(redact_credentials(config_yaml), "config.yaml")  # a database URI's
+        params = run_params(self.config.as_dict(), pl_module)
+        logger.log_hyperparams(
+            {k: redact_credentials(v) if isinstance(v, str) else v for k, v in params.items()}
+        )
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None:
             logger.log_inputs(dataset_inputs(datamodule))

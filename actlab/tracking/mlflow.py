@@ -18,6 +18,8 @@ from actlab.tracking.resilience import ResilientClient, is_outage, is_pending_ru
 from actlab.tracking.store import (  # noqa: F401  (MLRUNS_DIR: importable from here as before)
     DEFAULT_EXPERIMENT,
     MLRUNS_DIR,
+    adopt_credentials,
+    check_experiment_name,
     default_artifact_location,
     default_tracking_uri,
     mlruns_dir,
@@ -103,7 +105,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         log_model: Literal[True, False, "all"] = False,
         description: str | None = None,
     ) -> None:
-        uri = tracking_uri or default_tracking_uri()
+        uri = adopt_credentials(tracking_uri or default_tracking_uri())  # never in any output
         #: whether the experiment is still to be named (by :meth:`describe`).
         self._experiment_unnamed = experiment_name is None
         experiment_name = experiment_name or DEFAULT_EXPERIMENT
@@ -358,7 +360,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         if self._run_name is None:
             self._run_name = run_name
         if experiment and self._experiment_unnamed:
-            self._experiment_name = experiment
+            self._experiment_name = check_experiment_name(experiment)  # e.g. a config's stem
             self._experiment_unnamed = False
             if not self._explicit_artifact_location:
                 self._artifact_location = default_artifact_location(self._tracking_uri, experiment)

@@ -26,10 +26,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actlab.tracking.store import spool_dir
+from actlab.tracking.store import redact_credentials, spool_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 PENDING_PREFIX = "pending-"
 #: Spool method that creates a pending run on the server (always its spool's first record).
 CREATE_RUN = "create_run"
+
+#: Writes that go to the artifact store (not the tracking store): an ``OSError`` there (a
+#: read-only or full folder) skips the artifact instead of stopping training.
+ARTIFACT_METHODS = frozenset({"log_text", "log_dict", "log_image", "log_artifact", "log_artifacts"})
+#: Run tag saying how many artifacts could not be written, and why.
+ARTIFACTS_SKIPPED_TAG = "artifacts_skipped"
 
 #: HTTP client settings for remote tracking: fail in seconds, not minutes, when the server is down.
 HTTP_DEFAULTS = {
@@ -134,12 +141,56 @@ def is_outage(err: BaseException) -> bool:
     if isinstance(err, MlflowException):
         text = str(err)
         status = getattr(err, "get_http_status_code", lambda: 0)()
+        if status in AUTH_STATUSES:
+            return False
         return "API request to" in text or "Max retries" in text or status in (502, 503, 504)
     return False
 
 
+#: HTTP statuses of a server that refused the client's credentials (not an outage).
+AUTH_STATUSES = {401: "401 Unauthorized", 403: "403 Forbidden"}
+
+
+def auth_refusal(err: BaseException) -> str | None:
+    """``"HTTP 401 Unauthorized"`` (or 403) when ``err`` is the server refusing the client's
+    credentials, else ``None``: the writes are fine, the login is not."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(err, MlflowException):
+        return None
+    status = AUTH_STATUSES.get(getattr(err, "get_http_status_code", lambda: 0)())
+    return f"HTTP {status}" if status else None
+
+
+def stop_reason(err: BaseException) -> str | None:
+    """Why a replay stops at ``err`` with the write kept (unreachable, or a login refused);
+    ``None`` when the server rejected the write itself."""
+    if is_outage(err):
+        return f"server unreachable ({type(err).__name__})"
+    refused = auth_refusal(err)
+    if refused:
+        return (
+            f"server refused the login: {refused} (set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a replay of one spool did: ``left`` writes still in the spool (``reason`` says why),
+    ``rejected`` writes the server refused, moved to ``dead_letter``."""
+
+    left: int = 0
+    reason: str | None = None
+    rejected: int = 0
+    dead_letter: Path | None = None
+    first_rejection: str | None = None
+
+
 def _to_json(value: Any, files: Path) -> Any:
-    """Encode a call argument: MLflow entities as dicts, images and figures as PNG files."""
+    """Encode a call argument: MLflow entities as dicts, images and figures as PNG files
+    (their paths relative to the spool folder, ``files``' parent, so a moved spool works)."""
     from mlflow.entities import DatasetInput, Metric, Param, RunTag
 
     if isinstance(value, DatasetInput):
@@ -169,14 +220,16 @@ def _to_json(value: Any, files: Path) -> Any:
         if array.dtype != np.uint8:
             array = (np.clip(array, 0, 1) * 255).astype(np.uint8)
         Image.fromarray(array).save(path)
-    return {"__png__": str(path)}
+    return {"__png__": str(path.relative_to(files.parent))}
 
 
-def _from_json(value: Any) -> Any:
+def _from_json(value: Any, root: Path) -> Any:
+    """Decode a call argument encoded by :func:`_to_json`; file paths are relative to ``root``
+    (an absolute path, as older spools wrote, stays as it is)."""
     from mlflow.entities import DatasetInput, Metric, Param, RunTag
 
     if isinstance(value, list):
-        return [_from_json(v) for v in value]
+        return [_from_json(v, root) for v in value]
     if isinstance(value, dict):
         if "__metric__" in value:
             return Metric(*value["__metric__"])
@@ -193,8 +246,8 @@ def _from_json(value: Any) -> Any:
         if "__png__" in value:
             from PIL import Image
 
-            return Image.open(value["__png__"]).copy()
-        return {k: _from_json(v) for k, v in value.items()}
+            return Image.open(root / value["__png__"]).copy()
+        return {k: _from_json(v, root) for k, v in value.items()}
     return value
 
 
@@ -243,21 +296,22 @@ class Spool:
         return params, steps
 
     def append(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        """Append one call; files (artifacts, images) are copied into the spool first."""
+        """Append one call; files (artifacts, images) are copied into the spool first and
+        recorded by their path relative to the spool folder (:data:`PATH_ARGS`)."""
         self.root.mkdir(parents=True, exist_ok=True)
         if method == "log_artifact":
-            local = Path(kwargs.get("local_path", args[1] if len(args) > 1 else ""))
+            if len(args) > 1:  # the path as a keyword, so that replay finds it
+                kwargs = {**kwargs, "local_path": args[1]}
+                args = (args[0], *args[2:])
+            local = Path(kwargs["local_path"])
             copy = self.files / uuid.uuid4().hex / local.name  # the artifact keeps its name
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(local, copy)
-            if "local_path" in kwargs:
-                kwargs = {**kwargs, "local_path": str(copy)}
-            else:
-                args = (args[0], str(copy), *args[2:])
+            kwargs = {**kwargs, "local_path": str(copy.relative_to(self.root))}
         elif method == "log_artifacts":
             copy = self.files / uuid.uuid4().hex
             shutil.copytree(kwargs["local_dir"], copy)
-            kwargs = {**kwargs, "local_dir": str(copy)}
+            kwargs = {**kwargs, "local_dir": str(copy.relative_to(self.root))}
         record = {
             "method": method,
             "tracking_uri": self.tracking_uri,
@@ -268,6 +322,39 @@ class Spool:
             f.write(json.dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    @property
+    def dead_letter(self) -> Path:
+        """``<root>/rejected/<run_id>.jsonl``: the writes the server refused, with its reason."""
+        return self.root / "rejected" / f"{self.run_id}.jsonl"
+
+    def _reject(self, records: list[dict[str, Any]]) -> None:
+        """Append refused writes (each with its ``error``) to :attr:`dead_letter`."""
+        self.dead_letter.parent.mkdir(parents=True, exist_ok=True)
+        with self.dead_letter.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def requeue_rejected(self) -> int:
+        """Put the writes of :attr:`dead_letter` back in front of the spool (to send them again
+        once the cause is fixed); returns how many."""
+        if not self.dead_letter.exists():
+            return 0
+        lines = [line for line in self.dead_letter.read_text().splitlines() if line.strip()]
+        rejected = [{k: v for k, v in json.loads(line).items() if k != "error"} for line in lines]
+        self._rewrite([*rejected, *self.records()])
+        self.dead_letter.unlink()
+        return len(rejected)
+
+    def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
     def records(self) -> list[dict[str, Any]]:
         """The spooled calls in order; lines that are not JSON (a write cut short when the
@@ -285,54 +372,85 @@ class Spool:
                 self.skipped.append(number)
         return records
 
-    def replay(self, client: Any) -> int:
-        """Send the pending calls in order through ``client``; returns how many are left.
+    def replay(self, client: Any) -> Replay:
+        """Send the pending calls in order through ``client``; a write leaves the spool only
+        once the server acknowledged it (at least once: a write sent just before the process
+        was killed is sent again).
 
-        Stops at the first call that fails because the server is unreachable; the rest stays.
-        Calls the server rejects (e.g. a param logged twice) are dropped with a warning. A
-        pending run is created first (once: its id is recorded in ``run_ids.json``) and the
-        calls are sent to it.
+        Stops at the first call the server cannot take now (unreachable, or a login refused:
+        :func:`stop_reason`); that call and the rest stay. A call the server rejects (a run
+        that does not exist there, a param logged twice with another value) moves to
+        :attr:`dead_letter` with the error and the replay goes on. A pending run is created
+        first (once: its id is recorded in ``run_ids.json``) and the calls are sent to it.
         """
         records = self.records()
         ids = RunIds(self.root)
         pending = is_pending_run_id(self.run_id)
         run_id = ids.get(self.run_id) if pending else self.run_id
-        sent = 0
+        sent, reason = 0, None
+        rejected: list[dict[str, Any]] = []
         for record in records:
-            kwargs = _from_json(record["kwargs"])
+            kwargs = _from_json(record["kwargs"], self.root)
             if record["method"] == CREATE_RUN:
                 if run_id is None:
                     try:
                         run_id = create_run(client, **kwargs)
                     except Exception as err:  # noqa: BLE001 - keep everything until it works
-                        if not is_outage(err):
-                            log.warning("cannot create run %s: %s", self.run_id, err)
+                        reason = stop_reason(err) or f"cannot create the run: {_one_line(err)}"
                         break
                     ids.set(self.run_id, run_id)
                     log.info("created run %s for %s", run_id, self.run_id)
                 sent += 1
                 continue
             if run_id is None:  # a pending run whose create_run record is missing
-                log.warning("spool %s: run was never created; keeping it", self.path)
+                reason = "the run was never created (its create_run record is missing)"
                 break
-            args, kwargs = _with_run_id(_from_json(record["args"]), kwargs, self.run_id, run_id)
+            args, kwargs = _with_run_id(
+                _from_json(record["args"], self.root), kwargs, self.run_id, run_id
+            )
+            for key in PATH_ARGS.get(record["method"], ()):
+                if kwargs.get(key) is not None:
+                    kwargs[key] = str(self.root / kwargs[key])
             try:
                 getattr(client, record["method"])(*args, **kwargs)
             except Exception as err:  # noqa: BLE001 - sort outages from rejections
-                if is_outage(err):
+                reason = stop_reason(err)
+                if reason is not None:
                     break
-                log.warning("dropped spooled %s for run %s: %s", record["method"], self.run_id, err)
+                rejected.append({**record, "error": _one_line(err)})
             sent += 1
+        if rejected:
+            self._reject(rejected)
+            log.warning(
+                "server rejected %d spooled writes of run %s (first: %s); kept in %s",
+                len(rejected),
+                self.run_id,
+                rejected[0]["error"],
+                self.dead_letter,
+            )
         rest = records[sent:]
         if rest:
-            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".jsonl")
-            with os.fdopen(fd, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rest)
-            os.replace(tmp, self.path)
+            self._rewrite(rest)
         else:
             self.path.unlink(missing_ok=True)
-            shutil.rmtree(self.files, ignore_errors=True)
-        return len(rest)
+            if not self.dead_letter.exists():  # rejected writes keep their files
+                shutil.rmtree(self.files, ignore_errors=True)
+        return Replay(
+            left=len(rest),
+            reason=reason if rest else None,
+            rejected=len(rejected),
+            dead_letter=self.dead_letter if rejected else None,
+            first_rejection=rejected[0]["error"] if rejected else None,
+        )
+
+
+#: Arguments of spooled calls that are file paths relative to the spool folder.
+PATH_ARGS = {"log_artifact": ("local_path",), "log_artifacts": ("local_dir",)}
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
 class ResilientClient:
@@ -357,6 +475,7 @@ class ResilientClient:
         self._spools: dict[str, Spool] = {}
         self._remote = tracking_uri.startswith(("http://", "https://"))
         self.offline = False
+        self._skipped: dict[str, int] = {}  # artifacts not written, by run
 
     def __getstate__(self) -> dict[str, Any]:
         # The wrapped client may hold a database engine: rebuild it in the new process.
@@ -476,16 +595,43 @@ class ResilientClient:
                 return
             except Exception as err:  # noqa: BLE001 - only outages are spooled
                 if not is_outage(err):
+                    if method in ARTIFACT_METHODS and isinstance(err, OSError):
+                        self._skip_artifact(args[0], method, kwargs, err)
+                        return
                     raise
                 self.offline = True
                 log.warning(
                     "tracking server %s unreachable (%s); keeping run %s's writes in %s",
-                    self._tracking_uri,
+                    redact_credentials(self._tracking_uri),
                     type(err).__name__,
                     args[0],
                     spool.path,
                 )
         spool.append(method, args, kwargs)
+
+    def _skip_artifact(
+        self, run_id: str, method: str, kwargs: dict[str, Any], err: OSError
+    ) -> None:
+        """An artifact the artifact store cannot write (read-only or full folder): skipped with
+        a warning and counted in the run's :data:`ARTIFACTS_SKIPPED_TAG`; training goes on,
+        since the metrics, params and checkpoints are written elsewhere and intact."""
+        name = kwargs.get("artifact_file") or kwargs.get("key") or kwargs.get("local_path")
+        name = name or kwargs.get("local_dir") or method
+        self._skipped[run_id] = self._skipped.get(run_id, 0) + 1
+        count = self._skipped[run_id]
+        reason = f"{type(err).__name__}: {err}"
+        if count == 1:
+            log.warning(
+                "cannot write artifact %s of run %s (%s): skipped, training goes on; the run's "
+                "tag %s counts what is missing",
+                name,
+                run_id,
+                reason,
+                ARTIFACTS_SKIPPED_TAG,
+            )
+        with contextlib.suppress(Exception):
+            value = f"{count} artifact(s) not written: {reason}"
+            self._server("set_tag", run_id, ARTIFACTS_SKIPPED_TAG, value)
 
     # -- the spool ----------------------------------------------------------------------------
 
@@ -529,7 +675,7 @@ class ResilientClient:
         if not spool.has_records():
             return 0
         with http_settings(self._remote):
-            return spool.replay(self._client)
+            return spool.replay(self._client).left
 
     def spooled(self, run_id: str) -> tuple[dict[str, str], dict[str, set[int]]]:
         """Params and metric steps of ``run_id`` waiting in its spool."""
@@ -543,7 +689,7 @@ class ResilientClient:
         """Try to send every spooled write; returns how many are still unsent."""
         with http_settings(self._remote):
             spools = [s for s in list(self._spools.values()) if s.has_records()]
-            left = sum(s.replay(self._client) for s in spools)
+            left = sum(s.replay(self._client).left for s in spools)
         self.offline = left > 0
         return left
 
@@ -583,15 +729,42 @@ def http_settings(active: bool = True) -> Iterator[None]:
                 _http_added.clear()
 
 
-def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str, int]:
-    """Replay every spool under ``root``; returns the writes still unsent per run id.
+def recorded_uris(root: Path | None = None) -> dict[str, str]:
+    """The tracking URI each spool under ``root`` was written for, by run id."""
+    root = root or spool_dir()
+    uris = {}
+    for path in sorted(root.glob("*.jsonl")) if root.is_dir() else []:
+        records = Spool(path.stem, "", root).records()
+        if records:
+            uris[path.stem] = records[0].get("tracking_uri") or ""
+    return uris
 
-    Each spool is sent to the tracking URI it was recorded with, unless ``tracking_uri`` is given.
-    """
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two tracking URIs name the same store (credentials and a final ``/`` aside)."""
+    return strip_credentials(a).rstrip("/") == strip_credentials(b).rstrip("/")
+
+
+def strip_credentials(uri: str) -> str:
+    """``http://user:pass@host/x`` -> ``http://host/x``; any other text unchanged."""
+    import re
+
+    return re.sub(r"(?<=://)[^/@\s]*@", "", uri)
+
+
+def sync(
+    tracking_uri: str | None = None, root: Path | None = None, retry_rejected: bool = False
+) -> dict[str, Replay]:
+    """Replay every spool under ``root`` to the tracking URI it was recorded with (or to
+    ``tracking_uri``: the caller checks that it is the same server, see :func:`same_server`).
+    ``retry_rejected`` first puts the writes the server rejected before back in the spools."""
     from mlflow.tracking import MlflowClient
 
     root = root or spool_dir()
-    left: dict[str, int] = {}
+    if retry_rejected:
+        for path in sorted((root / "rejected").glob("*.jsonl")):
+            Spool(path.stem, "", root).requeue_rejected()
+    done: dict[str, Replay] = {}
     with http_settings():
         for path in sorted(root.glob("*.jsonl")):
             spool = Spool(path.stem, "", root)
@@ -600,5 +773,5 @@ def sync(tracking_uri: str | None = None, root: Path | None = None) -> dict[str,
                 path.unlink()
                 continue
             uri = tracking_uri or records[0]["tracking_uri"]
-            left[spool.run_id] = spool.replay(MlflowClient(uri))
-    return left
+            done[spool.run_id] = spool.replay(MlflowClient(uri))
+    return done

@@ -52,6 +52,35 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{mlruns_dir() / DB_NAME}"
 
 
+#: MLflow's own settings for HTTP basic auth (the documented way to give credentials).
+USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+
+
+def adopt_credentials(uri: str) -> str:
+    """``http(s)://user:pass@host/...`` -> ``http(s)://host/...``, the user and password moved to
+    ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (MLflow sends them as HTTP basic
+    auth, as it would have from the URL), so that no message, checkpoint, param, tag, spool or
+    artifact of actlab holds them. Any other URI is returned unchanged (see
+    :func:`redact_credentials` for database URIs)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, has_password, password = userinfo.partition(":")
+    os.environ[USERNAME_ENV] = urllib.parse.unquote(user)
+    if has_password:
+        os.environ[PASSWORD_ENV] = urllib.parse.unquote(password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
+def redact_credentials(text: str) -> str:
+    """``scheme://user:pass@host`` -> ``scheme://user:***@host`` anywhere in ``text`` (a database
+    URI such as ``postgresql://...`` must keep its password to be used, but never shows it)."""
+    import re
+
+    return re.sub(r"(?<=://)([^/@:\s]*):[^/@\s]*@", r"\1:***@", text)
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (``None`` for any other store)."""
     if not tracking_uri.startswith("sqlite:///"):
@@ -62,6 +91,40 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 def sanitize_experiment_name(name: str) -> str:
     """``name`` as a folder name: characters other than letters, digits, ``-_.`` become ``_``."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+#: Longest experiment name a store keeps (MLflow's SQL column is ``VARCHAR(256)``; PostgreSQL
+#: and MySQL refuse longer ones, SQLite would keep them).
+MAX_EXPERIMENT_NAME = 256
+#: Longest file name most filesystems take (``NAME_MAX``): the artifact folder's name.
+MAX_FOLDER_NAME_BYTES = 255
+
+
+def check_experiment_name(name: str) -> str:
+    """``name`` when a store and the filesystem can both hold it, else :class:`StoreError`
+    (one line, before anything is created): not empty, printable (no newline or control
+    character), at most :data:`MAX_EXPERIMENT_NAME` characters, its artifact folder name
+    (:func:`sanitize_experiment_name`) at most :data:`MAX_FOLDER_NAME_BYTES` bytes of UTF-8
+    and neither ``.`` nor ``..``."""
+    shown = repr(name if len(name) <= 40 else f"{name[:37]}...")
+    valid = (
+        f"valid: 1 to {MAX_EXPERIMENT_NAME} printable characters whose artifact folder name "
+        f"takes at most {MAX_FOLDER_NAME_BYTES} bytes"
+    )
+    folder = sanitize_experiment_name(name)
+    if not name.strip():
+        problem = "is empty"
+    elif not name.isprintable():
+        problem = "holds a newline or control character"
+    elif len(name) > MAX_EXPERIMENT_NAME:
+        problem = f"has {len(name)} characters"
+    elif len(folder.encode()) > MAX_FOLDER_NAME_BYTES:
+        problem = f"makes an artifact folder name of {len(folder.encode())} bytes"
+    elif folder in (".", ".."):
+        problem = f"makes the artifact folder {folder!r}"
+    else:
+        return name
+    raise StoreError(f"experiment name {shown} {problem}; {valid}")
 
 
 def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
@@ -236,6 +299,10 @@ class StoredRun:
     metrics: dict[str, float]
 
 
+#: Seconds a read of a local store waits for another process's write lock before it says so.
+LOCK_WAIT = 10.0
+
+
 def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | None:
     """The active runs of ``experiment`` in a local SQLite store, oldest first, read with
     ``sqlite3`` instead of MLflow (whose client costs more CPU to start than ``import torch``).
@@ -254,7 +321,8 @@ def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | No
     if not db.is_file():
         raise StoreError(f"no MLflow store at {db}: nothing was tracked there yet")
     try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        connect = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT)
+        with contextlib.closing(connect) as conn:
             found = conn.execute(
                 "SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)
             ).fetchone()
@@ -283,6 +351,14 @@ def read_sqlite_runs(tracking_uri: str, experiment: str) -> list[StoredRun] | No
             for run_id, key, value, is_nan in rows:
                 if run_id in by_id:
                     by_id[run_id].metrics[key] = float("nan") if is_nan else float(value)
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            msg = (
+                f"the store {db} is locked by another process (waited {LOCK_WAIT:g} s): "
+                "try again when it is done"
+            )
+            raise StoreError(msg) from None
+        return None
     except sqlite3.Error:
         return None
     return list(by_id.values())

@@ -78,8 +78,9 @@ def test_mlflow_server_command(compose: dict, services: dict) -> None:
     mlflow = services["mlflow"]
     command = mlflow["command"]
     assert command[:2] == ["mlflow", "server"]
-    uri = option_value(command, "--backend-store-uri")
+    uri = mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"]  # read by `mlflow server`
     assert uri == "postgresql+psycopg://mlflow:0123456789abcdef@postgres:5432/mlflow"
+    assert "--backend-store-uri" not in command
     assert "--serve-artifacts" in command
     assert option_value(command, "--artifacts-destination") == "/mlartifacts"
     assert option_value(command, "--host") == "0.0.0.0"
@@ -90,6 +91,18 @@ def test_mlflow_server_command(compose: dict, services: dict) -> None:
     assert mlflow["depends_on"]["postgres"]["condition"] == "service_healthy"
     health = mlflow["healthcheck"]["test"]
     assert health[0] == "CMD" and "http://127.0.0.1:5000/health" in health[-1]
+
+
+def test_no_password_on_a_command_line(services: dict) -> None:
+    """A command line is visible to every user of the host (`ps`): the database password
+    reaches the servers by environment only."""
+    for name, service in services.items():
+        command = " ".join(map(str, service.get("command") or []))
+        assert "0123456789abcdef" not in command, name
+        assert "--backend-store-uri" not in command, name
+    for name in ("mlflow", "mlflow-auth"):
+        env = services[name]["environment"]
+        assert "0123456789abcdef" in env["MLFLOW_BACKEND_STORE_URI"]
 
 
 def test_mlflow_version_is_pinned_and_matches_pyproject(services: dict) -> None:

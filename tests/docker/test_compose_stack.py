@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from actlab_compose import DOCKER_DIR, REPO_ROOT, load_compose, option_value, replace_option
+from actlab_compose import DOCKER_DIR, REPO_ROOT, load_compose, replace_option
 
 from tests.helpers import install_or_skip
 
@@ -185,9 +185,8 @@ def native_server_command(service: dict, db: Postgres, port: int, artifacts: Pat
     """The service's `mlflow server` command with only the container-specific values swapped."""
     command = list(service["command"])
     assert command[:2] == ["mlflow", "server"]
-    in_compose = option_value(command, "--backend-store-uri")
+    in_compose = service["environment"]["MLFLOW_BACKEND_STORE_URI"]  # not on the command line
     assert in_compose == db.url(host="postgres").replace(f":{db.port}/", ":5432/")
-    command = replace_option(command, "--backend-store-uri", db.url())
     command = replace_option(command, "--artifacts-destination", str(artifacts))
     command = replace_option(command, "--host", "127.0.0.1")
     command = replace_option(command, "--port", str(port))
@@ -224,6 +223,7 @@ def start_server(
     command = native_server_command(service, db, port, artifacts)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update({k: str(v) for k, v in service.get("environment", {}).items()})
+    env["MLFLOW_BACKEND_STORE_URI"] = db.url()  # the store the service's environment names
     env.update(extra_env or {})
     with log.open("w") as out:
         proc = subprocess.Popen(

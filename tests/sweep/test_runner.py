@@ -236,10 +236,8 @@ def test_forked_runs_are_isolated_name_their_death_and_match_subprocess_runs(
     assert metrics("forked") == metrics("spawned")
 
 
-@pytest.mark.slow
-def test_a_killed_sweep_leaves_no_run_behind(tmp_path: Path) -> None:
-    """SIGKILL the sweep's driver mid-run: the fork server sees its socket close and ends the
-    run's process group, then itself."""
+def slow_sweep(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    """``actlab sweep`` of one run that trains for minutes: its command, environment, mlruns."""
     slow = [{"class_path": "tests.tracking.helpers.SlowEpochs", "init_args": {"seconds": 1.0}}]
     path = write_sweep(tmp_path, ["softmax"], [0])
     sweep = yaml.safe_load(path.read_text())
@@ -248,14 +246,65 @@ def test_a_killed_sweep_leaves_no_run_behind(tmp_path: Path) -> None:
     mlruns = tmp_path / "mlruns"
     env = {**os.environ, "PYTHONPATH": str(REPO), "ACTLAB_MLRUNS": str(mlruns)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, "-m", "actlab", "sweep", str(path), "--no-progress"]
+    return [sys.executable, "-m", "actlab", "sweep", str(path), "--no-progress"], env, mlruns
+
+
+def training(driver: subprocess.Popen, mlruns: Path) -> tuple[int, int]:
+    """Wait until the sweep's run has trained an epoch: ``(fork server pid, run pid)``."""
+    deadline = time.monotonic() + 240
+    while not list(mlruns.glob("*/*/checkpoints/last.ckpt")):
+        assert driver.poll() is None and time.monotonic() < deadline, "no run started"
+        time.sleep(0.2)
+    (server,) = children(driver.pid, "actlab.sweep.forkserver")
+    (run,) = children(server)
+    return server, run
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_sweeps_group_kills_the_fork_server_and_its_runs(tmp_path: Path) -> None:
+    """`kill -9 -PGID`: the fork server is in the sweep's process group, so it dies with the
+    driver, and its run at once with it (not after a grace period, nor never)."""
+    cmd, env, mlruns = slow_sweep(tmp_path)
     with process_group(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL) as driver:
-        deadline = time.monotonic() + 240
-        while not list(mlruns.glob("*/*/checkpoints/last.ckpt")):
-            assert driver.poll() is None and time.monotonic() < deadline, "no run started"
-            time.sleep(0.2)
-        (server,) = children(driver.pid, "actlab.sweep.forkserver")
-        (run,) = children(server)
+        server, run = training(driver, mlruns)
+        assert os.getpgid(server) == driver.pid
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 3
+        while (alive(run) or alive(server)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(server) and not alive(run)
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_sweep_is_one_line_and_its_runs_end_failed_by_sigint(tmp_path: Path) -> None:
+    """SIGINT to the sweep's process group, as a terminal's Ctrl-C: the driver passes it on to
+    its run, which ends FAILED tagged ``stopped by SIGINT``; one line, exit 130."""
+    cmd, env, mlruns = slow_sweep(tmp_path)
+    with process_group(
+        cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as driver:
+        server, run = training(driver, mlruns)
+        os.killpg(driver.pid, signal.SIGINT)
+        out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-3000:]
+    lines = [line for line in err.strip().splitlines() if " INFO mlflow." not in line]
+    assert lines == ["actlab: error: interrupted by SIGINT (Ctrl-C)"], err[-3000:]
+    assert not alive(server) and not alive(run)
+    client = MlflowClient(tracking_uri(mlruns))
+    (found,) = client.search_runs([client.get_experiment_by_name("wdbc-sweep").experiment_id])
+    assert found.info.status == "FAILED"
+    assert found.data.tags["error"] == "stopped by SIGINT"
+    assert "SIGINT" in found.data.tags["sweep.error"]
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_run_behind(tmp_path: Path) -> None:
+    """SIGKILL the sweep's driver mid-run: the fork server sees its socket close and ends the
+    run's process group, then itself."""
+    cmd, env, mlruns = slow_sweep(tmp_path)
+    with process_group(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL) as driver:
+        server, run = training(driver, mlruns)
         driver.kill()
         driver.wait()
         deadline = time.monotonic() + 30

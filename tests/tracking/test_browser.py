@@ -162,3 +162,19 @@ def test_printed_links_open_the_runs_and_the_html_report_shows_them(
         assert page.count('class="curves"') == 2
         assert page.count('class="shapes"') == 1  # relu has no learned parameters
         assert "fixed activation" in page
+
+
+def test_ui_on_an_address_others_reach_needs_allow_remote(
+    mlruns: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from actlab.cli.ui import check_remote_host, is_loopback
+
+    assert run_actlab(["ui", "--host", "0.0.0.0", "--port", str(free_port())]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("actlab: error: --host 0.0.0.0: other machines could reach this UI")
+    assert "--allow-remote" in line
+    assert not (mlruns / "mlflow.db").exists()  # refused before the store is created
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0")
+    check_remote_host("0.0.0.0", allowed=True)
+    assert "warning: serving without a login on 0.0.0.0" in capsys.readouterr().err

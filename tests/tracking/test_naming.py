@@ -250,3 +250,44 @@ def test_two_runs_racing_to_insert_one_dataset_both_record_it(tmp_path: Path) ->
     with pytest.raises(MlflowException, match="something else"):
         loser.log_inputs(inputs)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("x" * 300, "has 300 characters"),
+        ("é" * 200, "makes an artifact folder name of 400 bytes"),
+        ("two\nlines", "holds a newline or control character"),
+        ("..", "makes the artifact folder '..'"),
+    ],
+)
+def test_an_experiment_name_no_store_can_use_is_refused_before_anything_is_created(
+    mlruns: Path, capsys: pytest.CaptureFixture, name: str, problem: str
+) -> None:
+    args = ["fit", "--config", str(QUICKSTART), *SHORT,
+            "--trainer.logger.init_args.experiment_name", name]  # fmt: skip
+    assert run_actlab(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("actlab: error: experiment name ") and problem in line
+    assert "valid: 1 to 256 printable characters" in line
+    assert not (mlruns / "mlflow.db").exists()
+
+
+def test_a_sweep_experiment_name_no_store_can_use_is_refused(
+    mlruns: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    sweep = tmp_path / "long.yaml"
+    sweep.write_text(
+        f"experiment: {'y' * 260}\nbase: {QUICKSTART}\nseeds: [1]\n"
+        "grid:\n  model.init_args.head: [softmax]\n"
+    )
+    assert run_actlab(["sweep", str(sweep)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "experiment name 'yyy" in line and "has 260 characters" in line
+    assert not (mlruns / "mlflow.db").exists()
+
+
+def test_the_longest_usable_experiment_name_is_accepted() -> None:
+    from actlab.tracking.store import check_experiment_name
+
+    assert check_experiment_name("z" * 255) == "z" * 255

@@ -112,7 +112,7 @@ def test_spool_left_after_the_process_is_sent_by_actlab_sync(
     records = [json.loads(line) for line in spool.read_text().splitlines()]
     assert [r["method"] for r in records][:2] == ["log_batch", "log_batch"]
     assert records[0]["tracking_uri"] == uri
-    assert sync(tracking_uri="http://127.0.0.1:1") == {run_id: len(records)}  # unreachable
+    assert sync(tracking_uri="http://127.0.0.1:1")[run_id].left == len(records)  # unreachable
     assert run_actlab(["sync"]) == 0
     assert not spool.exists()
     assert_all_logged(real, run_id, [0, 1])
@@ -172,7 +172,8 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
     (spool,) = (mlruns / "spool").glob("pending-*.jsonl")
     assert list(mlruns.glob(f"pending/{spool.stem}/checkpoints/last.ckpt"))
     store = f"sqlite:///{tmp_path / 'store.db'}"  # the server is back (here: a local store)
-    assert run_actlab(["sync", "--tracking-uri", store]) == 0
+    assert run_actlab(["sync", "--tracking-uri", store]) == 2  # not the recorded server
+    assert run_actlab(["sync", "--tracking-uri", store, "--to-other-server"]) == 0
     assert f"run {spool.stem} (created as run " in capsys.readouterr().out
     client = MlflowClient(store)
     (run,) = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
@@ -181,5 +182,32 @@ def test_fit_with_the_server_down_keeps_a_pending_run_that_sync_creates(
     for key in ("train/loss", "train/acc", "val/acc", "time/epoch_seconds"):
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [0, 1]
     assert "test/acc" in run.data.metrics
-    assert run_actlab(["sync", "--tracking-uri", store]) == 0  # nothing left: no second run
+    assert (
+        run_actlab(["sync", "--tracking-uri", store, "--to-other-server"]) == 0
+    )  # none left: no second run
     assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_an_unwritable_artifact_folder_skips_the_artifacts_and_training_goes_on(
+    mlruns: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The artifact folder cannot be created (under a file: what a read-only or vanished mount
+    gives even to root), the tracking store is fine: the fit trains, tests and FINISHES, its
+    metrics intact; the run's ``artifacts_skipped`` tag says what is missing and why."""
+    from tests.helpers import all_runs, tracking_uri
+
+    (tmp_path / "a-file").write_text("")
+    location = (tmp_path / "a-file" / "artifacts").as_uri()
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.max_epochs", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--trainer.logger.init_args.artifact_location", location]  # fmt: skip
+    assert run_actlab(args) == 0
+    (run,) = all_runs(tracking_uri(mlruns))
+    assert run.info.status == "FINISHED"
+    assert {"val/acc", "test/acc", "test_best/acc"} <= set(run.data.metrics)
+    skipped = run.data.tags["artifacts_skipped"]
+    assert "artifact(s) not written: NotADirectoryError" in skipped
+    assert int(skipped.split()[0]) >= 3  # config.yaml, confusion CSVs and images
+    assert caplog.text.count("cannot write artifact") == 1  # one warning, not one per artifact
+    assert "skipped, training goes on" in caplog.text
+    assert list(mlruns.rglob("last.ckpt"))

@@ -85,3 +85,34 @@ def test_sqlite_reader_returns_what_mlflow_returns(tmp_path: Path) -> None:
     with pytest.raises(store.StoreError, match="unknown experiment .* 'ee'; did you mean 'e'"):
         store.read_sqlite_runs(uri, "ee")
     assert store.read_sqlite_runs("http://127.0.0.1:1", "e") is None
+
+
+def test_report_on_a_locked_store_is_one_line_after_a_bounded_wait(
+    mlruns: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import contextlib
+    import sqlite3
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import run_actlab, tracking_uri
+
+    client = MlflowClient(tracking_uri(mlruns))
+    run = client.create_run(client.create_experiment("locked"))
+    client.log_metric(run.info.run_id, "test/acc", 0.9)
+    client.set_terminated(run.info.run_id)
+    monkeypatch.setattr(store, "LOCK_WAIT", 1.0, raising=False)
+    capsys.readouterr()
+    with contextlib.closing(sqlite3.connect(mlruns / "mlflow.db", isolation_level=None)) as writer:
+        writer.execute("BEGIN EXCLUSIVE")  # another process writing, as MLflow does
+        started = time.monotonic()
+        assert run_actlab(["report", "locked"]) == 2
+        waited = time.monotonic() - started
+        writer.execute("ROLLBACK")
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"actlab: error: the store {mlruns / 'mlflow.db'} is locked by another process "
+        "(waited 1 s): try again when it is done"
+    )
+    assert 1.0 <= waited < 10

@@ -128,7 +128,6 @@ def test_wdbc_confusion_has_class_names_and_no_activation_artifacts(mlruns: Path
 def test_crashing_fit_marks_the_run_failed(mlruns: Path):
     args = ["fit", "--config", QUICKSTART, *QUIET, "--trainer.max_epochs", "1",
             "--trainer.callbacks+=tests.tracking.helpers.FailAfterSteps"]  # fmt: skip
-    with pytest.raises(RuntimeError, match="boom"):
-        run_actlab(args)
+    assert run_actlab(args) == 70  # a bug: its traceback and its own exit status
     _, run = only_run(tracking_uri(mlruns))
     assert run.info.status == "FAILED"
