@@ -28,6 +28,7 @@ from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
 from actlab.distributed import guard_launch
 from actlab.errors import ActlabError
+from actlab.sweep.spec import resolved_hash
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.checkpoints import (
@@ -230,6 +231,8 @@ class ActlabCLI(LightningCLI):
     def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
         self._resume: ResumePlan | None = None
         self._fit_config: dict[str, str] = {}
+        self._config_hash: str | None = None
+        self._continued_from: dict[str, Any] | None = None
         self._experiment: str | None = None
         self._argv = list(args) if args is not None else sys.argv[1:]
         super().__init__(
@@ -266,12 +269,19 @@ class ActlabCLI(LightningCLI):
         if self._experiment is not None:
             ensure_store(uri or default_tracking_uri())
         self._fit_config = fit_config(flatten_config(config.as_dict()))
+        self._config_hash = resolved_hash(config.as_dict())
         ckpt_path = config.get("ckpt_path")
         if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
             return
         if subcommand == "fit":
             self._resume = plan_resume(str(ckpt_path), self._fit_config, self._experiment, uri)
             config["ckpt_path"] = str(self._resume.checkpoint.path)
+            found = self._resume.checkpoint
+            if self._resume.continued_from is not None:  # a FINISHED run trained on: its own
+                self._continued_from = {"config_hash": found.config_hash, "epoch": found.epoch}
+            elif self._resume.resume_run is not None:  # the same run: what it continued
+                self._continued_from = found.continued_from
+            self._config_hash = resolved_hash(config.as_dict(), self._continued_from)
         else:
             path = (
                 find_last_checkpoint(self._experiment, config_hash(self._fit_config))
@@ -299,7 +309,9 @@ class ActlabCLI(LightningCLI):
             *callbacks,
             FiniteLoss(),
             RunFailure(),
-            ConfigStamp(self._experiment, self._fit_config),
+            ConfigStamp(
+                self._experiment, self._fit_config, self._config_hash, self._continued_from
+            ),
         ]
         try:
             return super()._instantiate_trainer(config, callbacks)
@@ -354,6 +366,10 @@ class ActlabCLI(LightningCLI):
                 logger.resume(plan.resume_run)
             elif plan.continued_from is not None:
                 logger.tags = {**(logger.tags or {}), "continued_from": plan.continued_from}
+        if (
+            logger is not None and self._config_hash is not None
+        ):  # the fit's, whatever the config says
+            logger.tags = {**(logger.tags or {}), "config_hash": self._config_hash}
         self._describe_run()
         if logger is not None and not self.trainer.fast_dev_run:
             logger.defer_finish = True  # FINISHED only after the tests of after_fit

@@ -19,6 +19,7 @@ from actlab.sweep.report import (
     load_records,
     plot_curves,
     render,
+    select_runs,
 )
 from actlab.sweep.runner import (
     FAILED,
@@ -179,9 +180,10 @@ def sweep(argv: list[str]) -> int:
     total = len(runner.runs)
     if args.where:
         runner.runs = spec.select(runner.runs, parse_where(args.where, args.file))
+    resolved = runner.resolve()  # every config parsed as actlab fit will, before any run
     if args.dry_run:
         for run in runner.runs:
-            print(f"{run.index:4d}  {run.config_hash}  {run.name}")
+            print(f"{run.index:4d}  {resolved[run.index].config_hash}  {run.name}")
         selected = f" (--where {' '.join(args.where)}: {len(runner.runs)} of {total})"
         print(
             f"{len(runner.runs)} runs in experiment {runner.experiment!r}"
@@ -194,7 +196,8 @@ def sweep(argv: list[str]) -> int:
     skipped = len(results) - finished - len(failed)
     print(
         f"{runner.experiment}: {finished} finished, {len(failed)} failed, "
-        f"{skipped} skipped (already finished); store {runner.tracking_uri}"
+        f"{skipped} skipped (already finished, claimed by another sweep, or repeated); "
+        f"store {runner.tracking_uri}"
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")
@@ -303,8 +306,12 @@ def report(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     defaults, references, experiment = ReportSpec(), {}, args.source
+    grid: set[str] | None = None
     if args.source.endswith((".yaml", ".yml")) or Path(args.source).is_file():
+        from actlab.sweep.resolve import grid_identities
+
         spec = SweepSpec.load(args.source)
+        grid = {r.config_hash for r in grid_identities(spec, args.smoke).values()}
         defaults, references, experiment = (
             spec.report,
             spec.references,
@@ -314,7 +321,7 @@ def report(argv: list[str]) -> int:
     columns = tuple(args.columns.split(",")) if args.columns else defaults.columns
     metric = args.metric or defaults.metric
     uri = args.tracking_uri or default_tracking_uri()
-    records = load_records(uri, experiment)
+    records, selection_notes = select_runs(load_records(uri, experiment), grid)
     where = _where(args.where)
     custom_metric = args.metric is not None and args.metric != defaults.metric
     table = build_table(
@@ -334,6 +341,7 @@ def report(argv: list[str]) -> int:
         alpha=args.alpha if args.alpha is not None else defaults.alpha,
         mde=args.mde,
     )
+    table.notes[:0] = selection_notes
     if not table.cells:
         raise ActlabError(
             f"no FINISHED run in experiment {experiment!r} has {metric!r} and the fields "

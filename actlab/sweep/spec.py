@@ -18,14 +18,18 @@ the paper's reference numbers::
     references: {softmax: {wdbc: 92.40}, relu: {wdbc: 90.64}}
 
 Every run's config is the base files deep-merged with ``fixed``, the axis values, the smoke
-overrides (``--smoke``), command-line ``--set`` overrides and the seed. Its *config hash* is the
-SHA-256 of that merged mapping in canonical JSON (sorted keys): stable across reruns, different
-when any value differs. Defaults that live in code are not part of it.
+overrides (``--smoke``), command-line ``--set`` overrides and the seed. Its *key*
+(:attr:`RunSpec.key`, the name of its config and log files) is the SHA-256 of that merged mapping
+in canonical JSON (sorted keys). Its *config hash* (the tag ``config_hash``, what a report cell
+is) is :func:`resolved_hash` of the config ``actlab fit`` resolves from it
+(:mod:`actlab.sweep.resolve`): code defaults and included files count, the seed and fold
+(:data:`REPLICATE_KEYS`) and what only names the run (:data:`NOT_CONFIG_KEYS`) do not.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -126,6 +130,64 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: Flat keys (``init_args`` levels dropped) of a resolved config that make one *replicate* of a
+#: configuration: runs differing only here are the seeds and folds of one report cell.
+REPLICATE_KEYS = ("seed_everything", "data.seed", "data.fold")
+#: Flat keys (``fnmatch`` patterns) of a resolved config that only name or record a run, or say
+#: where a config came from: not part of its configuration.
+NOT_CONFIG_KEYS = ("config", "subcommand", "ckpt_path", "trainer.logger", "trainer.logger.*")
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"class_path": X, "init_args": {"b": 1}}}`` -> ``{"a.class_path": X, "a.b": 1}``;
+    jsonargparse's ``__path__`` entries (where an included file was found) are dropped."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "__path__":
+            continue
+        if key == "init_args" and isinstance(value, dict):
+            flat.update(flat_config(value, prefix))
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flat_config(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def resolved_hash(resolved: dict[str, Any], continued_from: dict[str, Any] | None = None) -> str:
+    """The *config hash* of a run from the config ``actlab fit`` resolved: :func:`config_hash`
+    of its flat keys without :data:`REPLICATE_KEYS` and :data:`NOT_CONFIG_KEYS`.
+
+    ``continued_from`` (``{"config_hash": ..., "epoch": ...}`` of the checkpoint a FINISHED run
+    was continued from) makes a continued run its own configuration: the same config trained
+    from scratch is another experiment.
+    """
+    flat = {
+        k: v
+        for k, v in flat_config(resolved).items()
+        if k not in REPLICATE_KEYS and not any(fnmatch.fnmatchcase(k, p) for p in NOT_CONFIG_KEYS)
+    }
+    if continued_from is not None:
+        flat = {"config": flat, "continued_from": continued_from}
+    return config_hash(flat)
+
+
+def run_identity(tags: dict[str, str], params: dict[str, str]) -> tuple[str, ...] | None:
+    """A logged run's config hash (tag) and replicate (:data:`REPLICATE_KEYS` params): two runs
+    with one identity are the same run done twice. ``None`` without a config hash."""
+    if "config_hash" not in tags:
+        return None
+    return (tags["config_hash"], *(str(params.get(k)) for k in REPLICATE_KEYS))
+
+
+def replicate_of(resolved: dict[str, Any]) -> dict[str, str]:
+    """The :data:`REPLICATE_KEYS` of a resolved config, as MLflow stores them as params."""
+    flat = flat_config(resolved)
+    return {k: str(flat.get(k)) for k in REPLICATE_KEYS}
+
+
 def value_label(value: Any) -> str:
     """The label a plain axis value gets in tags and report tables."""
     if isinstance(value, str):
@@ -201,13 +263,14 @@ class ReportSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: its labels, seed, merged config and config hash."""
+    """One run of a sweep: its labels, seed, merged config and key (the hash of that config,
+    seed included: the name of its config and log files)."""
 
     index: int
     labels: dict[str, str]
     seed: int | None
     config: dict[str, Any]
-    config_hash: str
+    key: str
     #: The run's MLflow description: the header comment of its base config (or sweep file).
     description: str = ""
 
@@ -217,8 +280,9 @@ class RunSpec:
         return " ".join(parts) or f"run{self.index}"
 
     def tags(self, sweep: str) -> dict[str, str]:
-        """Tags of the run's MLflow run: sweep, config hash, seed and one ``axis.<name>`` per axis."""
-        tags = {"sweep": sweep, "config_hash": self.config_hash}
+        """Tags of the run's MLflow run: sweep, seed and one ``axis.<name>`` per axis (the fit adds
+        ``config_hash``, computed from the config it parsed)."""
+        tags = {"sweep": sweep}
         if self.seed is not None:
             tags["seed"] = str(self.seed)
         tags.update({f"axis.{name}": label for name, label in self.labels.items()})

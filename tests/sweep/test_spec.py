@@ -42,20 +42,19 @@ def test_grid_times_seeds_in_file_order(tmp_path: Path) -> None:
     assert runs[1].config["data"]["init_args"]["seed"] == 1
     assert runs[0].tags("exp") == {
         "sweep": "exp",
-        "config_hash": runs[0].config_hash,
         "seed": "0",
         "axis.head": "softmax",
         "axis.max_epochs": "1",
     }
-    assert len({r.config_hash for r in runs}) == 12
+    assert len({r.key for r in runs}) == 12
 
 
 def test_hash_is_stable_and_changes_with_any_value(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, seeds=[0], grid={"model.init_args.head": ["softmax"]})
-    again = SweepSpec.load(path).runs()[0].config_hash
-    assert SweepSpec.load(path).runs()[0].config_hash == again
+    again = SweepSpec.load(path).runs()[0].key
+    assert SweepSpec.load(path).runs()[0].key == again
     other = SweepSpec.load(path).runs(overrides={"data.init_args.test_fraction": 0.25})
-    assert other[0].config_hash != again
+    assert other[0].key != again
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
 
 

@@ -28,8 +28,8 @@ def test_select_one_section_of_004() -> None:
     assert _labels(runs, "activation") == {"prelu", "elu", "cpaf_sigmoid", "cpaf_relu"}
     assert {r.seed for r in runs} == {0, 1, 2}
     # the selected runs are the very runs of the full sweep (same index, hash, config)
-    full = {r.config_hash: r for r in spec.runs()}
-    assert all(full[r.config_hash] == r for r in runs)
+    full = {r.key: r for r in spec.runs()}
+    assert all(full[r.key] == r for r in runs)
 
 
 def test_axes_all_match_and_labels_of_one_axis_are_alternatives() -> None:
