@@ -10,6 +10,7 @@ the same run and prints the summary (:mod:`actlab.cli.summary`). SIGTERM and SIG
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -45,7 +46,14 @@ from actlab.tracking.checkpoints import (
 from actlab.tracking.config import MLflowSaveConfigCallback, flatten_config
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.resume import ResumableCheckpoint
-from actlab.tracking.store import DEFAULT_EXPERIMENT, default_tracking_uri, ensure_store, mlruns_dir
+from actlab.tracking.store import (
+    DEFAULT_EXPERIMENT,
+    default_tracking_uri,
+    ensure_store,
+    hold_run,
+    mlruns_dir,
+    release_runs,
+)
 
 #: ``--ckpt_path`` values Lightning resolves itself.
 LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")
@@ -275,6 +283,12 @@ class ActlabCLI(LightningCLI):
             return
         if subcommand == "fit":
             self._resume = plan_resume(str(ckpt_path), self._fit_config, self._experiment, uri)
+            resume_run = self._resume.resume_run
+            if resume_run is not None and not hold_run(resume_run):
+                raise CheckpointError(
+                    f"run {resume_run} is being written by another fit on this machine (it holds "
+                    f"{mlruns_dir() / 'locks' / resume_run}.lock): wait for it to end, or stop it"
+                )
             config["ckpt_path"] = str(self._resume.checkpoint.path)
             found = self._resume.checkpoint
             if self._resume.continued_from is not None:  # a FINISHED run trained on: its own
@@ -374,7 +388,9 @@ class ActlabCLI(LightningCLI):
         if logger is not None and not self.trainer.fast_dev_run:
             logger.defer_finish = True  # FINISHED only after the tests of after_fit
         if logger is not None and self.trainer.is_global_zero:
-            _ = logger.run_id
+            run_id = logger.run_id
+            if run_id:
+                hold_run(run_id)  # a resume of this run is refused while this fit writes it
 
     def before_validate(self) -> None:
         self._describe_run()
@@ -408,7 +424,8 @@ class ActlabCLI(LightningCLI):
 
 def run(args: list[str]) -> int:
     """Run LightningCLI on ``args`` (``fit --config ...``); SIGTERM/SIGINT exit ``128 + signal``."""
-    with raise_on_signals():
+    with raise_on_signals(), contextlib.ExitStack() as stack:
+        stack.callback(release_runs)  # the runs this fit wrote (another fit may resume them)
         try:
             # None: LightningCLI reads sys.argv itself (and warns when given both)
             ActlabCLI(None if list(args) == sys.argv[1:] else args)
