@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from actlab import yamlfile
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.tracking.naming import description_from, header_comment
 
@@ -72,7 +73,7 @@ def load_yaml(path: Path) -> Any:
     """Read a YAML file; a missing or malformed file is an :class:`ActlabError`."""
     try:
         with open(path) as fh:
-            return yaml.safe_load(fh)
+            return yamlfile.safe_load(fh)
     except FileNotFoundError:
         raise ActlabError(f"file not found: {path}") from None
     except yaml.YAMLError as err:
