@@ -48,7 +48,15 @@ def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
 
 
 def _where(items: list[str]) -> dict[str, str]:
-    return {k: str(v) for k, v in parse_assignments(items, "--where").items()}
+    """``actlab report --where FIELD=VALUE``: values as written, as ``actlab sweep --where``
+    reads them (:func:`parse_where`: ``1.10`` stays ``1.10``, ``true`` stays ``true``)."""
+    where = parse_where(items, "actlab report")
+    repeated = [field for field, values in where.items() if len(values) > 1]
+    if repeated:
+        raise ActlabError(
+            f"actlab report: --where takes one value per field; {repeated[0]} has several"
+        )
+    return {field: values[0] for field, values in where.items()}
 
 
 #: Options of ``--backend ray`` only, with their defaults there.

@@ -93,3 +93,19 @@ def test_cli_runs_only_the_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     args += ["--where", "framework=torch"]
     assert run_actlab(args) == 0
     assert [(r.labels["activation"], r.seed) for r in seen] == [("elu", 0), ("elu", 1), ("elu", 2)]
+
+
+def test_report_where_reads_values_as_written_like_sweep_where() -> None:
+    """``actlab report --where`` parsed values as YAML: ``1.10`` matched no run tagged 1.10
+    (it became 1.1) and ``true`` became ``True``."""
+    from actlab.errors import ActlabError
+    from actlab.sweep.commands import _where
+
+    assert _where(["lr=1.10", "augment=true", "head=null"]) == {
+        "lr": "1.10",
+        "augment": "true",
+        "head": "null",
+    }
+    assert parse_where(["lr=1.10"], "x") == {"lr": ["1.10"]}  # the sweep's, the same text
+    with pytest.raises(ActlabError, match="one value per field; lr has several"):
+        _where(["lr=0.1", "lr=0.2"])
