@@ -17,8 +17,9 @@ the paper's reference numbers::
     report: {rows: head, columns: dataset, metric: test/acc, scale: 100, baseline: softmax}
     references: {softmax: {wdbc: 92.40}, relu: {wdbc: 90.64}}
 
-Every run's config is the base files deep-merged with ``fixed``, the axis values, the smoke
-overrides (``--smoke``), command-line ``--set`` overrides and the seed. Its *key*
+Every run's config is the base files deep-merged, then ``fixed``, the axis values, the smoke
+overrides (``--smoke``), command-line ``--set`` overrides and the seed set as the CLI sets
+``--key VALUE`` (:func:`set_key`: a mapping replaces a mapping). Its *key*
 (:attr:`RunSpec.key`, the name of its config and log files) is the SHA-256 of that merged mapping
 in canonical JSON (sorted keys). Its *config hash* (the tag ``config_hash``, what a report cell
 is) is :func:`resolved_hash` of the config ``actlab fit`` resolves from it
@@ -85,8 +86,10 @@ def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     """Set dotted ``key`` in a nested config; inside a ``class_path`` mapping go via ``init_args``.
 
     ``model.head`` and ``model.init_args.head`` address the same value, as on the command line.
-    A mapping value with a ``class_path`` different from the current one replaces the mapping
-    (its old ``init_args`` belong to another class); other mappings are merged.
+    A mapping value replaces the current value, as ``--key '{...}'`` does on the command line
+    (``fixed: {model.init_args.backbone_kwargs: {drop_rate: 0.5}}`` leaves no other
+    ``backbone_kwargs``); only a class's mapping (with a ``class_path``) given the same class,
+    or no ``class_path``, merges into its ``init_args``, as jsonargparse keeps them.
     """
     parts = key.split(".")
     node = config
@@ -100,7 +103,17 @@ def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     last = parts[-1]
     if "class_path" in node and last not in _CLASS_KEYS and len(parts) > 1:
         node = node.setdefault("init_args", {})
-    merge_value(node, last, value)
+    current = node.get(last)
+    same_class = (
+        isinstance(value, dict)
+        and isinstance(current, dict)
+        and "class_path" in current
+        and value.get("class_path", current["class_path"]) == current["class_path"]
+    )
+    if same_class:
+        merge_value(node, last, value)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def merge_value(node: dict[str, Any], key: str, value: Any) -> None:

@@ -9,6 +9,7 @@ import yaml
 
 from actlab.errors import ActlabError
 from actlab.sweep.spec import SweepSpec, config_hash, deep_merge, set_key
+from tests.helpers import CONFIGS
 
 BASE = {
     "seed_everything": 0,
@@ -203,3 +204,19 @@ def test_grid_parts_have_their_own_base_seeds_and_fixed(tmp_path: Path) -> None:
         "seed_everything": 5,
         "data": {"init_args": {"seed": 5}},
     }
+
+
+def test_a_mapping_value_replaces_the_mapping_as_on_the_command_line(tmp_path: Path) -> None:
+    """``fixed: {backbone_kwargs: {...}}`` merged into the base's ``backbone_kwargs`` (its
+    ``hidden_sizes`` stayed) where ``--model.init_args.backbone_kwargs '{...}'`` replaces them."""
+    (tmp_path / "base.yaml").write_text((CONFIGS / "quickstart.yaml").read_text())
+    sweep = {"experiment": "exp", "base": "base.yaml", "grid": {"model.init_args.head": ["relu"]}}
+    sweep["fixed"] = {
+        "model.init_args.backbone_kwargs": {"drop_rate": 0.5},
+        "model.init_args.optimizer": {"init_args": {"lr": 0.1}},  # a class: its init_args merge
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    model = SweepSpec.load(path).runs()[0].config["model"]["init_args"]
+    assert model["backbone_kwargs"] == {"drop_rate": 0.5}
+    assert model["optimizer"] == {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.1}}
