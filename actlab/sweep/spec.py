@@ -82,6 +82,33 @@ def load_yaml(path: Path) -> Any:
         raise ActlabError(f"{path}: invalid YAML: {first}") from None
 
 
+#: File name endings of a config file a config may include.
+INCLUDE_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_includes(config: Any, path: Path, depth: int = 0) -> Any:
+    """``config`` (read from ``path``) with every included file read in: a value naming a YAML
+    file relative to the including file (``data: wdbc_data.yaml``), as jsonargparse resolves it
+    for ``actlab fit --config``, becomes that file's mapping (its own includes read in too).
+
+    A sweep writes each run's config elsewhere (its workdir), where a relative name would name
+    nothing; read in, the included content is part of the run's config and of its config hash.
+    """
+    if depth > 20:
+        raise _fail(path, "config files include each other in a loop (more than 20 levels)")
+    if isinstance(config, dict):
+        return {k: resolve_includes(v, path, depth) for k, v in config.items()}
+    if isinstance(config, list):
+        return [resolve_includes(v, path, depth) for v in config]
+    if isinstance(config, str) and config.endswith(INCLUDE_SUFFIXES) and "\n" not in config:
+        included = (path.parent / config).resolve()
+        if included.is_file():
+            content = load_yaml(included)
+            if isinstance(content, dict):
+                return resolve_includes(content, included, depth + 1)
+    return config
+
+
 def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     """Set dotted ``key`` in a nested config; inside a ``class_path`` mapping go via ``init_args``.
 
@@ -393,13 +420,14 @@ class SweepSpec:
         return f"{self.experiment}-smoke" if smoke else self.experiment
 
     def base_config(self, files: list[Path] | None = None) -> dict[str, Any]:
-        """The base files (default: the sweep's ``base``) merged in order."""
+        """The base files (default: the sweep's ``base``) merged in order, the files they
+        include read in (:func:`resolve_includes`)."""
         merged: dict[str, Any] = {}
         for base in self.base if files is None else files:
             content = load_yaml(base) or {}
             if not isinstance(content, dict):
                 raise _fail(base, "a config file must be a mapping")
-            merged = deep_merge(merged, content)
+            merged = deep_merge(merged, resolve_includes(content, base))
         return merged
 
     def runs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[RunSpec]:

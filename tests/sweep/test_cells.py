@@ -126,3 +126,21 @@ def test_duplicates_count_once_and_other_configs_are_counted() -> None:
         "1 duplicate runs not counted: a configuration and seed FINISHED more than once counts "
         "once, its newest run",
     ]
+
+
+def test_an_included_file_works_in_a_sweep_and_its_content_counts(tmp_path: Path) -> None:
+    """A base config that includes ``data: data.yaml`` failed every run once the sweep wrote its
+    config elsewhere, and the hash ignored what data.yaml held."""
+    quickstart = yaml.safe_load((CONFIGS / "quickstart.yaml").read_text())
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(quickstart.pop("data")))
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({**quickstart, "data": "data.yaml"}))
+    path = tmp_path / "sweep.yaml"
+    sweep = {"experiment": "inc", "base": "base.yaml", "grid": {"model.init_args.head": ["relu"]}}
+    path.write_text(yaml.safe_dump(sweep))
+    (run,) = SweepSpec.load(path).runs()
+    assert run.config["data"]["init_args"]["batch_size"] == 32
+    before = grid_identities(SweepSpec.load(path))[0].config_hash  # it parses
+    data = yaml.safe_load((tmp_path / "data.yaml").read_text())
+    data["init_args"]["batch_size"] = 16
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(data))
+    assert grid_identities(SweepSpec.load(path))[0].config_hash != before
