@@ -27,7 +27,7 @@ from actlab.cli.errors import ActlabArgumentParser, parsing
 from actlab.cli.guards import FiniteLoss, RunFailure, SignalExit, raise_on_signals
 from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
-from actlab.distributed import guard_launch
+from actlab.distributed import WORLD_SIZE_TAG, guard_launch
 from actlab.errors import ActlabError
 from actlab.sweep.spec import resolved_hash
 from actlab.tasks import ClassificationModule
@@ -391,6 +391,9 @@ class ActlabCLI(LightningCLI):
             run_id = logger.run_id
             if run_id:
                 hold_run(run_id)  # a resume of this run is refused while this fit writes it
+            if plan is not None and plan.resume_run is not None:  # the tags of this attempt
+                tags = logger.tags or {}
+                logger.set_tags({k: tags[k] for k in (WORLD_SIZE_TAG, "config_hash") if k in tags})
 
     def before_validate(self) -> None:
         self._describe_run()
