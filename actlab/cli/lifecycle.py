@@ -148,6 +148,8 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
         if is_outage(err):
             return "UNKNOWN", ""
         raise
+    if run.info.lifecycle_stage == "deleted":  # in the UI's trash: not a run to write into
+        return None
     return run.info.status, run.info.run_name or ""
 
 
@@ -195,6 +197,24 @@ def plan_resume(
         )
         return ResumePlan(found, None, found.run_id, msg)
     return ResumePlan(found, found.run_id, None, f"resuming {label}, {status}, from {where}")
+
+
+#: Tag keeping the ``error`` of an earlier attempt of a run that a resume then finished.
+PREVIOUS_ERROR_TAG = "error.previous"
+
+
+def clear_error(logger: Any) -> None:
+    """A resumed run about to end FINISHED: move its earlier attempt's ``error`` tag to
+    :data:`PREVIOUS_ERROR_TAG` (history), so a FINISHED run has no ``error``."""
+    from actlab.cli.guards import ERROR_TAG
+
+    try:
+        tags = logger.experiment.get_run(logger.run_id).data.tags
+    except Exception:  # noqa: BLE001 - server down: the tag stays, as the run's history does
+        return
+    if ERROR_TAG in tags:
+        logger.set_tags({PREVIOUS_ERROR_TAG: tags[ERROR_TAG]})
+        logger.experiment.delete_tag(logger.run_id, ERROR_TAG)
 
 
 def check_optimizer(model: Any) -> None:
@@ -421,6 +441,8 @@ class ActlabCLI(LightningCLI):
             best = results[0] if results else {}
         logger = actlab_logger(self.trainer)
         if logger is not None:
+            if logger.resumed and self.trainer.is_global_zero:
+                clear_error(logger)
             logger.finish()  # trained and tested: only now FINISHED
         print_summary(self.trainer, final, best)
 
