@@ -33,6 +33,7 @@ from actlab.sweep.spec import resolved_hash
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.checkpoints import (
+    LAST_PATTERNS,
     Checkpoint,
     CheckpointError,
     ConfigStamp,
@@ -159,7 +160,9 @@ def plan_resume(
     """Choose and check the checkpoint of ``--ckpt_path`` (``last`` or a path) for a fit whose
     fit config is ``ours``, and decide which run it continues.
 
-    A run that ended ``FINISHED`` is never changed: its checkpoint starts a new run.
+    A run that ended ``FINISHED`` is never changed: its checkpoint starts a new run; so does a
+    checkpoint older than the run's ``last.ckpt`` (the run's metrics after it belong to weights
+    this fit throws away: a run's history is the history of its weights).
     """
     fit_hash = config_hash(ours)
     if ckpt_path == "last":
@@ -196,7 +199,27 @@ def plan_resume(
             f"training on from {where} in a new run"
         )
         return ResumePlan(found, None, found.run_id, msg)
+    newest = newest_epoch(path.parent)
+    if found.epoch is not None and newest is not None and newest > found.epoch:
+        msg = (
+            f"{label} trained on to epoch {newest}; {where} is older, so training on from it "
+            "starts a new run (the run keeps the history of its own weights)"
+        )
+        return ResumePlan(found, None, found.run_id, msg)
     return ResumePlan(found, found.run_id, None, f"resuming {label}, {status}, from {where}")
+
+
+def newest_epoch(folder: Path) -> int | None:
+    """The epoch of the ``last.ckpt`` in ``folder`` (a run's checkpoints), ``None`` without one."""
+    for pattern in LAST_PATTERNS:
+        for path in sorted(folder.glob(pattern)):
+            try:
+                epoch = checkpoint_of(path, read_checkpoint(path)).epoch
+            except CheckpointError:
+                continue
+            if epoch is not None:
+                return epoch
+    return None
 
 
 #: Tag keeping the ``error`` of an earlier attempt of a run that a resume then finished.

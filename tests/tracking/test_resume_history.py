@@ -41,3 +41,22 @@ def test_a_run_deleted_in_the_ui_starts_a_new_run(mlruns: Path) -> None:
     (new,) = client.search_runs([experiment])  # the deleted one is not listed
     assert new.info.run_id != run_id and new.info.status == "FINISHED"
     assert client.get_run(run_id).info.status == "FAILED"  # the deleted run is left as it was
+
+
+def test_resuming_an_older_checkpoint_starts_a_new_run(mlruns: Path) -> None:
+    """From epoch 0's checkpoint of a run that reached epoch 2: the run kept epochs 1-2 of the
+    abandoned weights and dropped the retrained ones (a mix); now a new run trains on."""
+    every = ["--checkpoint.save_top_k", "-1", "--checkpoint.monitor", "null"]
+    assert run_actlab([*FIT, *every, "--trainer.max_epochs", "3"]) == 0
+    client = MlflowClient(tracking_uri(mlruns))
+    experiment = client.get_experiment_by_name("quickstart").experiment_id
+    (run,) = client.search_runs([experiment])
+    client.set_terminated(run.info.run_id, "FAILED")  # a run a resume would write into
+    (older,) = mlruns.glob(f"*/{run.info.run_id}/checkpoints/best-epoch000.ckpt")
+    history = [m.value for m in client.get_metric_history(run.info.run_id, "val/acc")]
+    assert run_actlab([*FIT, *every, "--trainer.max_epochs", "3", "--ckpt_path", str(older)]) == 0
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "val/acc")] == history
+    (new,) = [r for r in client.search_runs([experiment]) if r.info.run_id != run.info.run_id]
+    assert new.data.tags["continued_from"] == run.info.run_id
+    assert new.data.tags["config_hash"] != run.data.tags["config_hash"]
+    assert len(client.get_metric_history(new.info.run_id, "val/acc")) == 2  # epochs 1 and 2
