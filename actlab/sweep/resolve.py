@@ -8,14 +8,18 @@ fold left out. ``actlab fit`` tags its run with the same hash of the config it p
 (:mod:`actlab.cli.lifecycle`), so a run made any other way (``--set``, another sweep file, a
 continued run) has another hash unless its config is the same.
 
-Imports torch, Lightning and timm (the parser imports every ``class_path``): only sweeps and
-reports that need the hashes load this module.
+The parser imports every ``class_path`` (torch, Lightning, timm), so :func:`resolve_runs`
+parses in a child process (``python -m actlab.sweep.resolve FILE...``, one JSON line per file):
+the driver of a sweep and ``actlab report`` stay light.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,25 +91,58 @@ class Resolved:
 
 def resolve_runs(runs: list[RunSpec], configs: dict[int, dict[str, Any]]) -> dict[int, Resolved]:
     """Parse every distinct config of ``runs`` (``configs``: a run's index -> the config file
-    content it runs with) with ``actlab fit``'s parser, before any run starts.
+    content it runs with) with ``actlab fit``'s parser, in one child process, before any run
+    starts.
 
     Raises:
         ActlabError: the first invalid config, named by its run, in one line.
     """
-    resolved: dict[int, Resolved] = {}
-    seen: dict[str, Resolved] = {}
+    distinct: dict[str, RunSpec] = {}
+    for run in runs:
+        distinct.setdefault(run.key, run)
     with tempfile.TemporaryDirectory(prefix="actlab-sweep-") as folder:
-        for run in runs:
-            if run.key not in seen:
-                path = Path(folder) / f"{run.key}.yaml"
-                path.write_text(yaml.safe_dump(configs[run.index], sort_keys=False))
-                try:
-                    parsed = parse_config_file(path)
-                except ActlabError as err:
-                    raise ActlabError(f"run {run.name!r}: invalid config: {err}") from None
-                seen[run.key] = Resolved(resolved_hash(parsed), replicate_of(parsed))
-            resolved[run.index] = seen[run.key]
-    return resolved
+        paths = []
+        for key, run in distinct.items():
+            path = Path(folder) / f"{key}.yaml"
+            path.write_text(yaml.safe_dump(configs[run.index], sort_keys=False))
+            paths.append(str(path))
+        done = subprocess.run(
+            [sys.executable, "-m", "actlab.sweep.resolve", *paths],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or len(answers) != len(paths):
+        for key, answer in zip(distinct, answers, strict=False):
+            if "error" in answer:
+                msg = f"run {distinct[key].name!r}: invalid config: {answer['error']}"
+                raise ActlabError(msg)
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ActlabError(f"checking the run configs failed: {tail[0]}")
+    by_key = {
+        key: Resolved(answer["config_hash"], answer["replicate"])
+        for key, answer in zip(distinct, answers, strict=True)
+    }
+    return {run.index: by_key[run.key] for run in runs}
+
+
+def main(paths: list[str]) -> int:
+    """``python -m actlab.sweep.resolve FILE...``: one JSON line per file, ``config_hash`` and
+    ``replicate``, or ``error`` (then stop, exit status 2)."""
+    from actlab.cli import importable_current_folder
+
+    importable_current_folder()
+    for path in paths:
+        try:
+            parsed = parse_config_file(Path(path))
+        except ActlabError as err:
+            print(json.dumps({"error": str(err)}), flush=True)
+            return 2
+        answer = {"config_hash": resolved_hash(parsed), "replicate": replicate_of(parsed)}
+        print(json.dumps(answer), flush=True)
+    return 0
 
 
 def grid_identities(spec: SweepSpec, smoke: bool = False) -> dict[int, Resolved]:
@@ -113,3 +150,7 @@ def grid_identities(spec: SweepSpec, smoke: bool = False) -> dict[int, Resolved]
     ``--set``)."""
     runs = spec.runs(smoke=smoke)
     return resolve_runs(runs, {r.index: r.config for r in runs})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
