@@ -220,6 +220,8 @@ def run_identity(tags: dict[str, str], params: dict[str, str]) -> tuple[str, ...
     with one identity are the same run done twice. ``None`` without a config hash."""
     if "config_hash" not in tags:
         return None
+    if not any(k in params for k in REPLICATE_KEYS):  # params not logged: the seed tag says
+        return (tags["config_hash"], "tags", str(tags.get("seed")), str(tags.get("fold")))
     return (tags["config_hash"], *(str(params.get(k)) for k in REPLICATE_KEYS))
 
 
