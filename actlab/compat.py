@@ -19,6 +19,11 @@ What is used, and why:
   its run itself when the server is down, and reuses Lightning's run creation otherwise.
 - ``lightning.fabric.utilities.logger._convert_params``/``_flatten_dict``: params as flat keys.
 
+- ``lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler`` (not in Lightning's
+  documented API; Lightning uses it for ``predict``): the validation and test splits of a DDP
+  run are split over the ranks without padding, so every sample is evaluated exactly once
+  (:func:`unrepeated_sampler`; torch's ``DistributedSampler`` repeats samples to even out).
+
 - ``_LoggerConnector.update_train_epoch_metrics``: the test helper ``KillAtEpochEnd`` kills a fit
   right where Lightning would log the epoch's train metrics (:func:`before_train_epoch_logging`).
 
@@ -152,6 +157,16 @@ def flatten_params(params: Mapping[str, Any] | Any) -> dict[str, Any]:
     return _flatten_dict(_convert_params(params))
 
 
+def unrepeated_sampler(dataset: Any, num_replicas: int, rank: int) -> Any:
+    """A sampler giving rank ``rank`` of ``num_replicas`` its share of ``dataset``, in order and
+    without padding (the ranks' shares differ by at most one sample)."""
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(
+        dataset, num_replicas=num_replicas, rank=rank, shuffle=False
+    )
+
+
 def check() -> None:
     """Raise :class:`CompatError` naming the first private hook the installed Lightning lacks."""
     from lightning.fabric.utilities import logger as fabric_logger
@@ -171,6 +186,9 @@ def check() -> None:
         (_LoggerConnector, "update_train_epoch_metrics"),
         *((ModelCheckpoint, name) for name in CHECKPOINT_HOOKS),
     ]
+    from lightning.pytorch.overrides import distributed as pl_distributed
+
+    hooks.append((pl_distributed, "UnrepeatedDistributedSampler"))
     for owner, name in hooks:
         if not hasattr(owner, name):
             raise _broken(f"{getattr(owner, '__name__', owner)}.{name}")

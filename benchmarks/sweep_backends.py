@@ -65,13 +65,14 @@ def wdbc_sweep(folder: Path, runs: int, epochs: int | None = None) -> Path:
 
 
 def test_accuracy(store: Path, experiment: str) -> dict[str, float]:
-    """``test/acc`` of every FINISHED run of ``experiment`` in ``store``, by config hash."""
+    """``test/acc`` of every FINISHED run of ``experiment`` in ``store``, by run name (axis
+    labels and seed)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
     found = client.get_experiment_by_name(experiment)
     runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
-    return {r.data.tags["config_hash"]: r.data.metrics["test/acc"] for r in runs}
+    return {r.info.run_name: r.data.metrics["test/acc"] for r in runs}
 
 
 def timed_sweep(sweep: Path, extra: list[str], store: Path, workers: int) -> Timing:

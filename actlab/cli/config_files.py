@@ -20,6 +20,8 @@ def check_config_file(value: str, cwd: Path | None = None) -> None:
     """
     import yaml
 
+    from actlab import yamlfile
+
     if "\n" in value or value.lstrip().startswith(("{", "[")):
         return
     path = (cwd or Path.cwd()) / value
@@ -45,7 +47,7 @@ def check_config_file(value: str, cwd: Path | None = None) -> None:
             f"config {value} is not a text file (it holds NUL bytes); a config is a YAML file"
         )
     try:
-        tree = yaml.safe_load(text)
+        tree = yamlfile.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

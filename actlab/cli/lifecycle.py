@@ -10,6 +10,7 @@ the same run and prints the summary (:mod:`actlab.cli.summary`). SIGTERM and SIG
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -34,11 +35,13 @@ from actlab.cli.guards import (
 from actlab.cli.quiet import quiet_third_party
 from actlab.cli.summary import print_summary
 from actlab.data import ActlabDataModule
-from actlab.distributed import guard_launch
+from actlab.distributed import WORLD_SIZE_TAG, guard_launch
 from actlab.errors import ActlabError
+from actlab.sweep.spec import resolved_hash
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
 from actlab.tracking.checkpoints import (
+    LAST_PATTERNS,
     Checkpoint,
     CheckpointError,
     ConfigStamp,
@@ -57,8 +60,10 @@ from actlab.tracking.store import (
     check_experiment_name,
     default_tracking_uri,
     ensure_store,
+    hold_run,
     mlruns_dir,
     redact_credentials,
+    release_runs,
 )
 
 #: ``--ckpt_path`` values Lightning resolves itself.
@@ -169,6 +174,8 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
         if is_outage(err):
             return "UNKNOWN", ""
         raise
+    if run.info.lifecycle_stage == "deleted":  # in the UI's trash: not a run to write into
+        return None
     return run.info.status, run.info.run_name or ""
 
 
@@ -178,7 +185,9 @@ def plan_resume(
     """Choose and check the checkpoint of ``--ckpt_path`` (``last`` or a path) for a fit whose
     fit config is ``ours``, and decide which run it continues.
 
-    A run that ended ``FINISHED`` is never changed: its checkpoint starts a new run.
+    A run that ended ``FINISHED`` is never changed: its checkpoint starts a new run; so does a
+    checkpoint older than the run's ``last.ckpt`` (the run's metrics after it belong to weights
+    this fit throws away: a run's history is the history of its weights).
     """
     fit_hash = config_hash(ours)
     if ckpt_path == "last":
@@ -218,7 +227,45 @@ def plan_resume(
             f"training on from {where} in a new run"
         )
         return ResumePlan(found, None, found.run_id, msg)
+    newest = newest_epoch(path.parent)
+    if found.epoch is not None and newest is not None and newest > found.epoch:
+        msg = (
+            f"{label} trained on to epoch {newest}; {where} is older, so training on from it "
+            "starts a new run (the run keeps the history of its own weights)"
+        )
+        return ResumePlan(found, None, found.run_id, msg)
     return ResumePlan(found, found.run_id, None, f"resuming {label}, {status}, from {where}")
+
+
+def newest_epoch(folder: Path) -> int | None:
+    """The epoch of the ``last.ckpt`` in ``folder`` (a run's checkpoints), ``None`` without one."""
+    for pattern in LAST_PATTERNS:
+        for path in sorted(folder.glob(pattern)):
+            try:
+                epoch = checkpoint_of(path, read_checkpoint(path)).epoch
+            except CheckpointError:
+                continue
+            if epoch is not None:
+                return epoch
+    return None
+
+
+#: Tag keeping the ``error`` of an earlier attempt of a run that a resume then finished.
+PREVIOUS_ERROR_TAG = "error.previous"
+
+
+def clear_error(logger: Any) -> None:
+    """A resumed run about to end FINISHED: move its earlier attempt's ``error`` tag to
+    :data:`PREVIOUS_ERROR_TAG` (history), so a FINISHED run has no ``error``."""
+    from actlab.cli.guards import ERROR_TAG
+
+    try:
+        tags = logger.experiment.get_run(logger.run_id).data.tags
+    except Exception:  # noqa: BLE001 - server down: the tag stays, as the run's history does
+        return
+    if ERROR_TAG in tags:
+        logger.set_tags({PREVIOUS_ERROR_TAG: tags[ERROR_TAG]})
+        logger.experiment.delete_tag(logger.run_id, ERROR_TAG)
 
 
 def check_optimizer(model: Any) -> None:
@@ -263,6 +310,8 @@ class ActlabCLI(LightningCLI):
     def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
         self._resume: ResumePlan | None = None
         self._fit_config: dict[str, str] = {}
+        self._config_hash: str | None = None
+        self._continued_from: dict[str, Any] | None = None
         self._experiment: str | None = None
         self._argv = list(args) if args is not None else sys.argv[1:]
         super().__init__(
@@ -301,12 +350,25 @@ class ActlabCLI(LightningCLI):
             check_experiment_name(self._experiment)  # before the store is created
             ensure_store(uri or default_tracking_uri())
         self._fit_config = fit_config(flatten_config(config.as_dict()))
+        self._config_hash = resolved_hash(config.as_dict())
         ckpt_path = config.get("ckpt_path")
         if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:
             return
         if subcommand == "fit":
             self._resume = plan_resume(str(ckpt_path), self._fit_config, self._experiment, uri)
+            resume_run = self._resume.resume_run
+            if resume_run is not None and not hold_run(resume_run):
+                raise CheckpointError(
+                    f"run {resume_run} is being written by another fit on this machine (it holds "
+                    f"{mlruns_dir() / 'locks' / resume_run}.lock): wait for it to end, or stop it"
+                )
             config["ckpt_path"] = str(self._resume.checkpoint.path)
+            found = self._resume.checkpoint
+            if self._resume.continued_from is not None:  # a FINISHED run trained on: its own
+                self._continued_from = {"config_hash": found.config_hash, "epoch": found.epoch}
+            elif self._resume.resume_run is not None:  # the same run: what it continued
+                self._continued_from = found.continued_from
+            self._config_hash = resolved_hash(config.as_dict(), self._continued_from)
         else:
             path = (
                 find_last_checkpoint(self._experiment, config_hash(self._fit_config))
@@ -334,7 +396,9 @@ class ActlabCLI(LightningCLI):
             *callbacks,
             FiniteLoss(),
             RunFailure(),
-            ConfigStamp(self._experiment, self._fit_config),
+            ConfigStamp(
+                self._experiment, self._fit_config, self._config_hash, self._continued_from
+            ),
         ]
         try:
             return super()._instantiate_trainer(config, callbacks)
@@ -389,11 +453,20 @@ class ActlabCLI(LightningCLI):
                 logger.resume(plan.resume_run)
             elif plan.continued_from is not None:
                 logger.tags = {**(logger.tags or {}), "continued_from": plan.continued_from}
+        if (
+            logger is not None and self._config_hash is not None
+        ):  # the fit's, whatever the config says
+            logger.tags = {**(logger.tags or {}), "config_hash": self._config_hash}
         self._describe_run()
         if logger is not None and not self.trainer.fast_dev_run:
             logger.defer_finish = True  # FINISHED only after the tests of after_fit
         if logger is not None and self.trainer.is_global_zero:
-            _ = logger.run_id
+            run_id = logger.run_id
+            if run_id:
+                hold_run(run_id)  # a resume of this run is refused while this fit writes it
+            if plan is not None and plan.resume_run is not None:  # the tags of this attempt
+                tags = logger.tags or {}
+                logger.set_tags({k: tags[k] for k in (WORLD_SIZE_TAG, "config_hash") if k in tags})
 
     def before_validate(self) -> None:
         self._describe_run()
@@ -421,13 +494,16 @@ class ActlabCLI(LightningCLI):
             best = results[0] if results else {}
         logger = actlab_logger(self.trainer)
         if logger is not None:
+            if logger.resumed and self.trainer.is_global_zero:
+                clear_error(logger)
             logger.finish()  # trained and tested: only now FINISHED
         print_summary(self.trainer, final, best)
 
 
 def run(args: list[str]) -> int:
     """Run LightningCLI on ``args`` (``fit --config ...``); SIGTERM/SIGINT exit ``128 + signal``."""
-    with raise_on_signals():
+    with raise_on_signals(), contextlib.ExitStack() as stack:
+        stack.callback(release_runs)  # the runs this fit wrote (another fit may resume them)
         try:
             # None: LightningCLI reads sys.argv itself (and warns when given both)
             ActlabCLI(None if list(args) == sys.argv[1:] else args)

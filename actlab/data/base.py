@@ -11,6 +11,7 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from actlab import compat
 from actlab.errors import ActlabError
 
 
@@ -427,10 +428,17 @@ class ActlabDataModule(LightningDataModule):
         inputs = getattr(dataset, "inputs", None)
         on_cpu = not isinstance(inputs, torch.Tensor) or inputs.device.type == "cpu"
         workers = self.num_workers if on_cpu else 0
+        sampler = None
+        trainer = getattr(self, "trainer", None)
+        if not shuffle and trainer is not None and trainer.world_size > 1:
+            # every sample evaluated once: torch's DistributedSampler (which Lightning would put
+            # here) pads a split to a multiple of the ranks, counting samples twice
+            sampler = compat.unrepeated_sampler(dataset, trainer.world_size, trainer.global_rank)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=workers,
             collate_fn=collate_batch,
             generator=generator,

@@ -20,6 +20,7 @@ from actlab.sweep.report import (
     load_records,
     plot_curves,
     render,
+    select_runs,
 )
 from actlab.sweep.runner import (
     FAILED,
@@ -54,7 +55,15 @@ def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
 
 
 def _where(items: list[str]) -> dict[str, str]:
-    return {k: str(v) for k, v in parse_assignments(items, "--where").items()}
+    """``actlab report --where FIELD=VALUE``: values as written, as ``actlab sweep --where``
+    reads them (:func:`parse_where`: ``1.10`` stays ``1.10``, ``true`` stays ``true``)."""
+    where = parse_where(items, "actlab report")
+    repeated = [field for field, values in where.items() if len(values) > 1]
+    if repeated:
+        raise ActlabError(
+            f"actlab report: --where takes one value per field; {repeated[0]} has several"
+        )
+    return {field: values[0] for field, values in where.items()}
 
 
 #: Options of ``--backend ray`` only, with their defaults there.
@@ -191,9 +200,10 @@ def sweep(argv: list[str]) -> int:
     total = len(runner.runs)
     if args.where:
         runner.runs = spec.select(runner.runs, parse_where(args.where, args.file))
+    resolved = runner.resolve()  # every config parsed as actlab fit will, before any run
     if args.dry_run:
         for run in runner.runs:
-            print(f"{run.index:4d}  {run.config_hash}  {run.name}")
+            print(f"{run.index:4d}  {resolved[run.index].config_hash}  {run.name}")
         selected = f" (--where {' '.join(args.where)}: {len(runner.runs)} of {total})"
         print(
             f"{len(runner.runs)} runs in experiment {runner.experiment!r}"
@@ -206,7 +216,8 @@ def sweep(argv: list[str]) -> int:
     skipped = len(results) - finished - len(failed)
     print(
         f"{runner.experiment}: {finished} finished, {len(failed)} failed, "
-        f"{skipped} skipped (already finished); store {redact_credentials(runner.tracking_uri)}"
+        f"{skipped} skipped (already finished, claimed by another sweep, or repeated); "
+        f"store {redact_credentials(runner.tracking_uri)}"
     )
     for result in failed:
         print(f"FAILED {result.run.name}: {result.error} (log: {result.log})")
@@ -361,8 +372,12 @@ def report(argv: list[str]) -> int:
     packaged = packaged_path(args.source, sweep=True)
     if packaged is not None and is_sweep(packaged.read_text(encoding="utf-8")):
         args.source = str(packaged)
+    grid: set[str] | None = None
     if args.source.endswith((".yaml", ".yml")) or Path(args.source).is_file():
+        from actlab.sweep.resolve import grid_identities
+
         spec = SweepSpec.load(args.source)
+        grid = {r.config_hash for r in grid_identities(spec, args.smoke).values()}
         defaults, references, experiment = (
             spec.report,
             spec.references,
@@ -373,7 +388,7 @@ def report(argv: list[str]) -> int:
     columns = tuple(args.columns.split(",")) if args.columns else defaults.columns
     metric = args.metric or defaults.metric
     uri = args.tracking_uri or default_tracking_uri()
-    records = load_records(uri, experiment)
+    records, selection_notes = select_runs(load_records(uri, experiment), grid)
     where = _where(args.where)
     custom_metric = args.metric is not None and args.metric != defaults.metric
     table = build_table(
@@ -395,6 +410,7 @@ def report(argv: list[str]) -> int:
         mde=args.mde,
     )
     table.sweep_metric = sweep_metric
+    table.notes[:0] = selection_notes
     if not table.cells:
         raise ActlabError(
             f"no FINISHED run in experiment {experiment!r} has {metric!r} and the fields "

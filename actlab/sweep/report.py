@@ -23,12 +23,13 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actlab.errors import ActlabError
+from actlab.sweep.spec import run_identity
 from actlab.sweep.stats import (
     MAX_SEEDS,
     POWER,
@@ -266,6 +267,8 @@ def build_table(
         col_order.setdefault(col)
         grouped.setdefault((row, col), []).append(record)
 
+    one_config_per_cell(grouped, f"{LABEL_JOIN.join(rows)} x {LABEL_JOIN.join(columns)}")
+
     def value(record: RunRecord) -> float:
         raw = record.metrics[metric]
         return scale * ((1.0 - raw) if error else raw)
@@ -465,6 +468,78 @@ def load_records(tracking_uri: str, experiment: str) -> list[RunRecord]:
         )
         for r in runs
     ]
+
+
+def select_runs(
+    records: Sequence[RunRecord], grid: Collection[str] | None = None
+) -> tuple[list[RunRecord], list[str]]:
+    """The runs a report counts (oldest first), and one note per kind of run left out.
+
+    With ``grid`` (the config hashes of a sweep file's current grid,
+    :func:`actlab.sweep.resolve.grid_identities`) only runs whose tag ``config_hash`` is one of
+    them are kept: runs of an edited grid, of ``--set`` trials, of another sweep file writing to
+    the experiment and continued runs are left out and counted in one line. Of FINISHED runs
+    with one identity (:func:`actlab.sweep.spec.run_identity`: config hash, seed and fold) only
+    the newest counts.
+    """
+    notes = []
+    kept = list(records)
+    if grid is not None:
+        kept = [r for r in records if r.tags.get("config_hash") in grid]
+        other = len(records) - len(kept)
+        if other:
+            notes.append(
+                f"{other} runs of other configurations not shown (not in the sweep file's "
+                "current grid: an earlier grid, --set, another sweep file, continued runs)"
+            )
+    newest: dict[tuple[str, ...], RunRecord] = {}
+    for record in kept:
+        identity = run_identity(record.tags, record.params)
+        if identity is not None and record.status == "FINISHED":
+            newest[identity] = record  # oldest first: the last one is the newest
+    counted = set(map(id, newest.values()))
+    selected = [
+        r
+        for r in kept
+        if r.status != "FINISHED" or run_identity(r.tags, r.params) is None or id(r) in counted
+    ]
+    duplicates = len(kept) - len(selected)
+    if duplicates:
+        notes.append(
+            f"{duplicates} duplicate runs not counted: a configuration and seed FINISHED more than "
+            "once counts once, its newest run"
+        )
+    return selected, notes
+
+
+def one_config_per_cell(cells: dict[tuple[str, str], list[RunRecord]], fields: str) -> None:
+    """Refuse a cell whose runs are of more than one configuration (``config_hash``).
+
+    A sweep axis (or any setting) that is neither a row nor a column field would otherwise be
+    averaged as if it were a seed; splitting the cell silently would hide which field is
+    missing from the table, so the report names the fields that differ and stops.
+    """
+    for (row, col), runs in cells.items():
+        hashes = {r.tags["config_hash"] for r in runs if "config_hash" in r.tags}
+        if len(hashes) < 2:
+            continue
+        axes = sorted(
+            k.removeprefix("axis.")
+            for k in set().union(*(r.tags for r in runs))
+            if k.startswith("axis.") and len({r.tags.get(k) for r in runs}) > 1
+        )
+        params = sorted(
+            k
+            for k in set().union(*(r.params for r in runs)) - set(REPLICATE_PARAMS)
+            if len({r.params.get(k) for r in runs}) > 1
+        )
+        differ = axes or params[:4] or [f"config hash ({', '.join(sorted(hashes)[:3])})"]
+        raise ActlabError(
+            f"cell {row} / {col} holds {len(hashes)} configurations, which differ in "
+            f"{', '.join(differ)}: a cell is one configuration; add "
+            f"{'it' if len(differ) == 1 else 'them'} to --rows or --columns ({fields} now), or "
+            "keep one with --where FIELD=VALUE"
+        )
 
 
 def format_number(value: float | None, digits: int) -> str:

@@ -13,11 +13,19 @@ preloaded server (:mod:`actlab.sweep.forkserver`: torch, Lightning, MLflow and t
 once for the whole sweep) or as plain subprocesses; ``actlab.sweep.ray_backend.RayExecutor``
 places them on a Ray cluster.
 
-Resuming: a run whose config hash already has a FINISHED run in the experiment is skipped.
+Before any run starts, every distinct run config is parsed by ``actlab fit``'s own parser
+(:mod:`actlab.sweep.resolve`): an invalid one stops the sweep in one line, and each run gets its
+*identity*, the config hash ``actlab fit`` will tag it with plus its seed and fold.
+
+Resuming: a run whose identity already has a FINISHED run in the experiment is skipped.
+Claims: the sweep holds a lock file per identity (``<workdir>/claims/``) for as long as it runs,
+and claims every run before it starts any; a run another sweep (of this file or another one
+writing to the same experiment) holds is skipped, so two sweeps never run the same run twice.
 Failures: a run that exits non-zero is FAILED in MLflow with its error as the tag
 ``sweep.error``: the line of its log that names the error, or how it died (``killed by
-SIGKILL, out of memory?``); if it died before its MLflow run existed (a bad config), the runner
-creates a FAILED run with the same tags.
+SIGKILL, out of memory?``); if it died before its MLflow run existed, the runner creates a
+FAILED run with the same tags. A job's runs are found by its own tag ``sweep.job`` (never by
+config or start time), so a failure is recorded only on the run of the job that failed.
 
 This module imports neither torch nor Lightning: the driver of a sweep stays light.
 """
@@ -32,16 +40,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from actlab.distributed import PARENT_PID_ENV, usable_cores
-from actlab.sweep.spec import RunSpec, SweepSpec, set_key
+from actlab.sweep.spec import RunSpec, SweepSpec, run_identity, set_key
 from actlab.tracking.store import (
     default_artifact_location,
     default_tracking_uri,
@@ -50,10 +59,17 @@ from actlab.tracking.store import (
     sanitize_experiment_name,
 )
 
+if TYPE_CHECKING:
+    from actlab.sweep.resolve import Resolved
+
 #: Status of a run in the sweep's summary.
 FINISHED, FAILED, SKIPPED = "FINISHED", "FAILED", "SKIPPED"
 #: Tag holding the error of a failed run.
 ERROR_TAG = "sweep.error"
+#: Tag naming the sweep job (one start of one run by one sweep) that made a run.
+JOB_TAG = "sweep.job"
+#: Error of a run skipped because another sweep holds its claim.
+CLAIMED = "claimed by another sweep that is running it"
 
 
 @dataclass
@@ -80,8 +96,10 @@ class Job:
     run: RunSpec
     config_file: Path
     log: Path
-    #: MLflow start time (ms) from which a run of this job counts as its own.
-    started_ms: int = 0
+    #: The value of the tag :data:`JOB_TAG` of this job's MLflow runs.
+    job_id: str = ""
+    #: The config hash ``actlab fit`` tags the run with.
+    config_hash: str = ""
 
 
 @dataclass
@@ -114,9 +132,12 @@ class Executor(Protocol):
         """Release what :meth:`open` took; no run of this executor outlives it."""
 
 
-def run_config(run: RunSpec, experiment: str, sweep: str) -> dict[str, Any]:
+def run_config(
+    run: RunSpec, experiment: str, sweep: str, tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The config file content of ``run``: its merged config plus the logger's experiment, run
-    name (:attr:`RunSpec.name`: its axis labels and seed), description and tags."""
+    name (:attr:`RunSpec.name`: its axis labels and seed), description and tags (``tags``
+    added)."""
     config = copy.deepcopy(run.config)
     logger = config.get("trainer", {}).get("logger")
     if logger in (None, True) or not isinstance(logger, dict):
@@ -125,7 +146,7 @@ def run_config(run: RunSpec, experiment: str, sweep: str) -> dict[str, Any]:
     set_key(config, "trainer.logger.init_args.run_name", run.name)  # axis labels and seed
     if run.description:
         set_key(config, "trainer.logger.init_args.description", run.description)
-    set_key(config, "trainer.logger.init_args.tags", run.tags(sweep))
+    set_key(config, "trainer.logger.init_args.tags", {**run.tags(sweep), **(tags or {})})
     return config
 
 
@@ -142,12 +163,43 @@ def ensure_experiment(client: Any, name: str, tracking_uri: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def finished_hashes(client: Any, experiment_id: str) -> set[str]:
-    """Config hashes that have a FINISHED run in the experiment."""
+def finished_identities(client: Any, experiment_id: str) -> set[tuple[str, ...]]:
+    """Identities (:func:`run_identity`) that have a FINISHED run in the experiment."""
     runs = client.search_runs(
         [experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=50000
     )
-    return {r.data.tags["config_hash"] for r in runs if "config_hash" in r.data.tags}
+    found = (run_identity(r.data.tags, r.data.params) for r in runs)
+    return {identity for identity in found if identity is not None}
+
+
+class Claims:
+    """Lock files (``fcntl.flock``) of the runs a sweep claims, held until :meth:`release`;
+    the OS releases them when the process dies, so a crashed sweep leaves no claim behind."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._held: list[Any] = []
+
+    def claim(self, identity: tuple[str, ...]) -> bool:
+        """Take the claim of ``identity``; ``False`` when another process holds it."""
+        import fcntl
+        import hashlib
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256("/".join(identity).encode()).hexdigest()[:20]
+        handle = open(self.folder / f"{name}.lock", "a+")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._held.append(handle)
+        return True
+
+    def release(self) -> None:
+        for handle in self._held:
+            handle.close()
+        self._held.clear()
 
 
 def visible_gpus() -> list[str]:
@@ -448,6 +500,7 @@ class SweepRunner:
         self._tracking_uri = tracking_uri
         self._workdir = workdir
         self._lock = threading.Lock()
+        self._resolved: dict[int, Resolved] | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -463,22 +516,55 @@ class SweepRunner:
             self._workdir = mlruns_dir() / "sweeps" / sanitize_experiment_name(self.experiment)
         return self._workdir
 
+    def resolve(self) -> dict[int, Resolved]:
+        """Parse every distinct run config with ``actlab fit``'s parser (once); an invalid one
+        is an :class:`ActlabError` naming its run, raised before any run starts."""
+        if self._resolved is None:
+            from actlab.sweep.resolve import resolve_runs
+
+            configs = {
+                r.index: run_config(r, self.experiment, self.spec.experiment) for r in self.runs
+            }
+            self._resolved = resolve_runs(self.runs, configs)
+        return self._resolved
+
     def execute(self, on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
         """Run every run not yet FINISHED; returns one result per run (skipped ones included)."""
         from mlflow.tracking import MlflowClient
 
+        resolved = self.resolve()  # every config checked before anything starts
         self.executor.open(self)  # refuses a set-up that cannot work before anything is written
+        claims = Claims(self.workdir / "claims")
         try:
             ensure_store(self.tracking_uri)  # checked; created once if new (under a file lock)
             client = MlflowClient(self.tracking_uri)
             experiment_id = ensure_experiment(client, self.experiment, self.tracking_uri)
-            done = finished_hashes(client, experiment_id)
             self.workdir.mkdir(parents=True, exist_ok=True)
-            results = [RunResult(run, SKIPPED) for run in self.runs if run.config_hash in done]
+            results: list[RunResult] = []
+            jobs: list[Job] = []
+            planned: set[tuple[str, ...]] = set()
+            todo = []
+            for run in self.runs:
+                identity = resolved[run.index].identity
+                if identity in planned:  # a repeated seed or an overlapping grid part
+                    results.append(
+                        RunResult(run, SKIPPED, error="the same run is earlier in this sweep")
+                    )
+                    continue
+                planned.add(identity)
+                if not claims.claim(identity):
+                    results.append(RunResult(run, SKIPPED, error=CLAIMED))
+                    continue
+                todo.append(run)
+            done = finished_identities(client, experiment_id)  # read after claiming
+            for run in todo:
+                if resolved[run.index].identity in done:
+                    results.append(RunResult(run, SKIPPED))
+                else:
+                    jobs.append(self._job(run, resolved[run.index].config_hash))
             for result in results:
                 if on_result is not None:
                     on_result(result)
-            jobs = [self._job(run) for run in self.runs if run.config_hash not in done]
 
             def finished(job: Job, outcome: Outcome) -> None:
                 result = self._result(client, experiment_id, job, outcome)
@@ -491,14 +577,15 @@ class SweepRunner:
                 self.executor.run(jobs, finished)
         finally:
             self.executor.close()
+            claims.release()
         return sorted(results, key=lambda r: r.run.index)
 
-    def _job(self, run: RunSpec) -> Job:
-        config_file = self.workdir / f"{run.config_hash}.yaml"
-        config = run_config(run, self.experiment, self.spec.experiment)
+    def _job(self, run: RunSpec, config_hash: str = "") -> Job:
+        job_id = uuid.uuid4().hex
+        config_file = self.workdir / f"{run.key}.yaml"
+        config = run_config(run, self.experiment, self.spec.experiment, {JOB_TAG: job_id})
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        started_ms = int(time.time() * 1000) - 1000
-        return Job(run, config_file, self.workdir / f"{run.config_hash}.log", started_ms)
+        return Job(run, config_file, self.workdir / f"{run.key}.log", job_id, config_hash)
 
     def _result(self, client: Any, experiment_id: str, job: Job, outcome: Outcome) -> RunResult:
         """The :class:`RunResult` of ``outcome``, recorded in MLflow when the run failed."""
@@ -508,36 +595,35 @@ class SweepRunner:
                 self._close_lost_attempts(client, experiment_id, job)
             return RunResult(job.run, FINISHED, outcome.seconds, **kwargs)
         error = failure_error(outcome, job.log)
-        self._record_failure(client, experiment_id, job.run, job.started_ms, error)
+        self._record_failure(client, experiment_id, job, error)
         return RunResult(job.run, FAILED, outcome.seconds, error, **kwargs)
 
-    def _attempt_runs(self, client: Any, experiment_id: str, run: RunSpec, since_ms: int) -> list:
+    def _attempt_runs(self, client: Any, experiment_id: str, job: Job) -> list:
+        """The MLflow runs of ``job`` (its tag :data:`JOB_TAG`): never another job's."""
         return client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.config_hash = '{run.config_hash}' and attributes.start_time >= {since_ms}"
-            ),
+            [experiment_id], filter_string=f"tags.`{JOB_TAG}` = '{job.job_id}'"
         )
 
     def _close_lost_attempts(self, client: Any, experiment_id: str, job: Job) -> None:
         """A run retried without a checkpoint to resume left its first MLflow run RUNNING: FAILED."""
-        for found in self._attempt_runs(client, experiment_id, job.run, job.started_ms):
+        for found in self._attempt_runs(client, experiment_id, job):
             if found.info.status == "RUNNING":
                 client.set_tag(found.info.run_id, ERROR_TAG, "its worker was lost; retried")
                 client.set_terminated(found.info.run_id, status="FAILED")
 
-    def _record_failure(
-        self, client: Any, experiment_id: str, run: RunSpec, started_ms: int, error: str
-    ) -> None:
-        """Mark this attempt's MLflow run FAILED, or create a FAILED run if it never started."""
-        runs = self._attempt_runs(client, experiment_id, run, started_ms)
+    def _record_failure(self, client: Any, experiment_id: str, job: Job, error: str) -> None:
+        """Mark this job's MLflow run FAILED, or create a FAILED run if it never started."""
+        runs = self._attempt_runs(client, experiment_id, job)
         if runs:
             for found in runs:
                 client.set_tag(found.info.run_id, ERROR_TAG, error)
                 if found.info.status != "FAILED":
                     client.set_terminated(found.info.run_id, status="FAILED")
             return
-        tags = {**run.tags(self.spec.experiment), ERROR_TAG: error}
+        run = job.run
+        tags = {**run.tags(self.spec.experiment), JOB_TAG: job.job_id, ERROR_TAG: error}
+        if job.config_hash:
+            tags["config_hash"] = job.config_hash
         created = client.create_run(experiment_id, tags=tags, run_name=f"failed {run.name}")
         client.set_terminated(created.info.run_id, status="FAILED")
 
@@ -577,6 +663,8 @@ def run_sweep(runner: SweepRunner, console: Any = None) -> list[RunResult]:
                 console.print(
                     f"[green]done[/]    {result.run.name}  ({result.seconds:.1f} s{where}{retried})"
                 )
+            elif result.status == SKIPPED and result.error:
+                console.print(f"[dim]skipped[/] {result.run.name}: {result.error}")
             elif result.status == FAILED:
                 console.print(
                     f"[red]FAILED[/]  {result.run.name}: {result.error}  (log: {result.log}{retried})"

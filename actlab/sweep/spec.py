@@ -17,15 +17,20 @@ the paper's reference numbers::
     report: {rows: head, columns: dataset, metric: test/acc, scale: 100, baseline: softmax}
     references: {softmax: {wdbc: 92.40}, relu: {wdbc: 90.64}}
 
-Every run's config is the base files deep-merged with ``fixed``, the axis values, the smoke
-overrides (``--smoke``), command-line ``--set`` overrides and the seed. Its *config hash* is the
-SHA-256 of that merged mapping in canonical JSON (sorted keys): stable across reruns, different
-when any value differs. Defaults that live in code are not part of it.
+Every run's config is the base files deep-merged, then ``fixed``, the axis values, the smoke
+overrides (``--smoke``), command-line ``--set`` overrides and the seed set as the CLI sets
+``--key VALUE`` (:func:`set_key`: a mapping replaces a mapping). Its *key*
+(:attr:`RunSpec.key`, the name of its config and log files) is the SHA-256 of that merged mapping
+in canonical JSON (sorted keys). Its *config hash* (the tag ``config_hash``, what a report cell
+is) is :func:`resolved_hash` of the config ``actlab fit`` resolves from it
+(:mod:`actlab.sweep.resolve`): code defaults and included files count, the seed and fold
+(:data:`REPLICATE_KEYS`) and what only names the run (:data:`NOT_CONFIG_KEYS`) do not.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -35,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from actlab import yamlfile
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.tracking.naming import description_from, header_comment
 
@@ -68,7 +74,7 @@ def load_yaml(path: Path) -> Any:
     """Read a YAML file; a missing or malformed file is an :class:`ActlabError`."""
     try:
         with open(path) as fh:
-            return yaml.safe_load(fh)
+            return yamlfile.safe_load(fh)
     except FileNotFoundError:
         raise ActlabError(f"file not found: {path}") from None
     except yaml.YAMLError as err:
@@ -76,12 +82,41 @@ def load_yaml(path: Path) -> Any:
         raise ActlabError(f"{path}: invalid YAML: {first}") from None
 
 
+#: File name endings of a config file a config may include.
+INCLUDE_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_includes(config: Any, path: Path, depth: int = 0) -> Any:
+    """``config`` (read from ``path``) with every included file read in: a value naming a YAML
+    file relative to the including file (``data: wdbc_data.yaml``), as jsonargparse resolves it
+    for ``actlab fit --config``, becomes that file's mapping (its own includes read in too).
+
+    A sweep writes each run's config elsewhere (its workdir), where a relative name would name
+    nothing; read in, the included content is part of the run's config and of its config hash.
+    """
+    if depth > 20:
+        raise _fail(path, "config files include each other in a loop (more than 20 levels)")
+    if isinstance(config, dict):
+        return {k: resolve_includes(v, path, depth) for k, v in config.items()}
+    if isinstance(config, list):
+        return [resolve_includes(v, path, depth) for v in config]
+    if isinstance(config, str) and config.endswith(INCLUDE_SUFFIXES) and "\n" not in config:
+        included = (path.parent / config).resolve()
+        if included.is_file():
+            content = load_yaml(included)
+            if isinstance(content, dict):
+                return resolve_includes(content, included, depth + 1)
+    return config
+
+
 def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     """Set dotted ``key`` in a nested config; inside a ``class_path`` mapping go via ``init_args``.
 
     ``model.head`` and ``model.init_args.head`` address the same value, as on the command line.
-    A mapping value with a ``class_path`` different from the current one replaces the mapping
-    (its old ``init_args`` belong to another class); other mappings are merged.
+    A mapping value replaces the current value, as ``--key '{...}'`` does on the command line
+    (``fixed: {model.init_args.backbone_kwargs: {drop_rate: 0.5}}`` leaves no other
+    ``backbone_kwargs``); only a class's mapping (with a ``class_path``) given the same class,
+    or no ``class_path``, merges into its ``init_args``, as jsonargparse keeps them.
     """
     parts = key.split(".")
     node = config
@@ -95,7 +130,17 @@ def set_key(config: dict[str, Any], key: str, value: Any) -> None:
     last = parts[-1]
     if "class_path" in node and last not in _CLASS_KEYS and len(parts) > 1:
         node = node.setdefault("init_args", {})
-    merge_value(node, last, value)
+    current = node.get(last)
+    same_class = (
+        isinstance(value, dict)
+        and isinstance(current, dict)
+        and "class_path" in current
+        and value.get("class_path", current["class_path"]) == current["class_path"]
+    )
+    if same_class:
+        merge_value(node, last, value)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def merge_value(node: dict[str, Any], key: str, value: Any) -> None:
@@ -124,6 +169,66 @@ def config_hash(config: dict[str, Any]) -> str:
     """SHA-256 (first 16 hex digits) of ``config`` as canonical JSON."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: Flat keys (``init_args`` levels dropped) of a resolved config that make one *replicate* of a
+#: configuration: runs differing only here are the seeds and folds of one report cell.
+REPLICATE_KEYS = ("seed_everything", "data.seed", "data.fold")
+#: Flat keys (``fnmatch`` patterns) of a resolved config that only name or record a run, or say
+#: where a config came from: not part of its configuration.
+NOT_CONFIG_KEYS = ("config", "subcommand", "ckpt_path", "trainer.logger", "trainer.logger.*")
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"class_path": X, "init_args": {"b": 1}}}`` -> ``{"a.class_path": X, "a.b": 1}``;
+    jsonargparse's ``__path__`` entries (where an included file was found) are dropped."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "__path__":
+            continue
+        if key == "init_args" and isinstance(value, dict):
+            flat.update(flat_config(value, prefix))
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flat_config(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def resolved_hash(resolved: dict[str, Any], continued_from: dict[str, Any] | None = None) -> str:
+    """The *config hash* of a run from the config ``actlab fit`` resolved: :func:`config_hash`
+    of its flat keys without :data:`REPLICATE_KEYS` and :data:`NOT_CONFIG_KEYS`.
+
+    ``continued_from`` (``{"config_hash": ..., "epoch": ...}`` of the checkpoint a FINISHED run
+    was continued from) makes a continued run its own configuration: the same config trained
+    from scratch is another experiment.
+    """
+    flat = {
+        k: v
+        for k, v in flat_config(resolved).items()
+        if k not in REPLICATE_KEYS and not any(fnmatch.fnmatchcase(k, p) for p in NOT_CONFIG_KEYS)
+    }
+    if continued_from is not None:
+        flat = {"config": flat, "continued_from": continued_from}
+    return config_hash(flat)
+
+
+def run_identity(tags: dict[str, str], params: dict[str, str]) -> tuple[str, ...] | None:
+    """A logged run's config hash (tag) and replicate (:data:`REPLICATE_KEYS` params): two runs
+    with one identity are the same run done twice. ``None`` without a config hash."""
+    if "config_hash" not in tags:
+        return None
+    if not any(k in params for k in REPLICATE_KEYS):  # params not logged: the seed tag says
+        return (tags["config_hash"], "tags", str(tags.get("seed")), str(tags.get("fold")))
+    return (tags["config_hash"], *(str(params.get(k)) for k in REPLICATE_KEYS))
+
+
+def replicate_of(resolved: dict[str, Any]) -> dict[str, str]:
+    """The :data:`REPLICATE_KEYS` of a resolved config, as MLflow stores them as params."""
+    flat = flat_config(resolved)
+    return {k: str(flat.get(k)) for k in REPLICATE_KEYS}
 
 
 def value_label(value: Any) -> str:
@@ -201,13 +306,14 @@ class ReportSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: its labels, seed, merged config and config hash."""
+    """One run of a sweep: its labels, seed, merged config and key (the hash of that config,
+    seed included: the name of its config and log files)."""
 
     index: int
     labels: dict[str, str]
     seed: int | None
     config: dict[str, Any]
-    config_hash: str
+    key: str
     #: The run's MLflow description: the header comment of its base config (or sweep file).
     description: str = ""
 
@@ -217,8 +323,9 @@ class RunSpec:
         return " ".join(parts) or f"run{self.index}"
 
     def tags(self, sweep: str) -> dict[str, str]:
-        """Tags of the run's MLflow run: sweep, config hash, seed and one ``axis.<name>`` per axis."""
-        tags = {"sweep": sweep, "config_hash": self.config_hash}
+        """Tags of the run's MLflow run: sweep, seed and one ``axis.<name>`` per axis (the fit adds
+        ``config_hash``, computed from the config it parsed)."""
+        tags = {"sweep": sweep}
         if self.seed is not None:
             tags["seed"] = str(self.seed)
         tags.update({f"axis.{name}": label for name, label in self.labels.items()})
@@ -315,13 +422,14 @@ class SweepSpec:
         return f"{self.experiment}-smoke" if smoke else self.experiment
 
     def base_config(self, files: list[Path] | None = None) -> dict[str, Any]:
-        """The base files (default: the sweep's ``base``) merged in order."""
+        """The base files (default: the sweep's ``base``) merged in order, the files they
+        include read in (:func:`resolve_includes`)."""
         merged: dict[str, Any] = {}
         for base in self.base if files is None else files:
             content = load_yaml(base) or {}
             if not isinstance(content, dict):
                 raise _fail(base, "a config file must be a mapping")
-            merged = deep_merge(merged, content)
+            merged = deep_merge(merged, resolve_includes(content, base))
         return merged
 
     def runs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[RunSpec]:

@@ -193,17 +193,27 @@ class Checkpoint:
     epoch: int | None
     run_id: str | None
     tracking_uri: str | None
+    #: The config hash of the run that wrote it (its fit config hash for older checkpoints).
+    config_hash: str | None = None
+    #: What that run was continued from (:attr:`ConfigStamp.continued_from`).
+    continued_from: dict[str, Any] | None = None
 
 
 def checkpoint_of(path: Path, content: Mapping[str, Any]) -> Checkpoint:
     """Where ``content`` (read from ``path``) was written: its epoch, run id and tracking URI."""
     entry = content.get("actlab") or {}
     epoch = content.get("epoch")
+    stamp = content.get(CONFIG_KEY) or {}
+    continued = stamp.get("continued_from") if isinstance(stamp, Mapping) else None
     return Checkpoint(
         path=path,
         epoch=int(epoch) if isinstance(epoch, int) else None,
         run_id=entry.get("mlflow_run_id") or None,
         tracking_uri=entry.get("tracking_uri") or None,
+        config_hash=(stamp.get("config_hash") or stamp.get("hash") or None)
+        if isinstance(stamp, Mapping)
+        else None,
+        continued_from=dict(continued) if isinstance(continued, Mapping) else None,
     )
 
 
@@ -240,17 +250,29 @@ def check_same_fit(path: Path, content: Mapping[str, Any], ours: Mapping[str, st
 
 
 class ConfigStamp(Callback):
-    """Writes the fit config and its hash into every checkpoint (key :data:`CONFIG_KEY`).
+    """Writes the fit config and its hash into every checkpoint (key :data:`CONFIG_KEY`), with
+    the run's config hash (the tag ``config_hash``) and what the run was continued from.
 
     Args:
         experiment: the MLflow experiment of the fit (``None`` without an MLflow logger).
         config: the fit's :func:`fit_config`.
+        run_config_hash: the run's config hash (:func:`actlab.sweep.spec.resolved_hash`).
+        continued_from: ``{"config_hash", "epoch"}`` of the checkpoint of a FINISHED run this
+            run was continued from (``None``: trained from the start).
     """
 
-    def __init__(self, experiment: str | None, config: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        experiment: str | None,
+        config: Mapping[str, str],
+        run_config_hash: str | None = None,
+        continued_from: Mapping[str, Any] | None = None,
+    ) -> None:
         self.experiment = experiment
         self.config = dict(config)
         self.hash = config_hash(self.config)
+        self.run_config_hash = run_config_hash
+        self.continued_from = dict(continued_from) if continued_from is not None else None
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
@@ -259,4 +281,6 @@ class ConfigStamp(Callback):
             "experiment": self.experiment,
             "hash": self.hash,
             "config": self.config,
+            "config_hash": self.run_config_hash,
+            "continued_from": self.continued_from,
         }

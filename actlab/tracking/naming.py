@@ -4,7 +4,8 @@
   ``--config`` file (``configs/quickstart.yaml`` -> ``quickstart``), else the dataset's name.
 - Name: ``<backbone>-<activation>-<dataset>`` unless the config names the run (a sweep names its
   runs from their axis labels and seed, :attr:`actlab.sweep.spec.RunSpec.name`).
-- Tags: ``backbone``, ``activation``, ``head``, ``dataset`` and ``seed``; tags set in the config
+- Tags: ``backbone``, ``activation``, ``head``, ``dataset`` and ``seed`` (``seed_everything``, the
+  init's; ``data.seed`` too when the data module split with another seed); tags set in the config
   (a sweep's ``axis.<name>``, ``config_hash``, ``seed``) win.
 - Description (MLflow's ``mlflow.note.content``): the header comment of the config file (a
   sweep's runs: of their base config, else of the sweep file).
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+#: Tag of the data module's seed (its split), set when it is not the run's ``seed`` tag.
+DATA_SEED_TAG = "data.seed"
 #: MLflow's tag for a run's description (the markdown the run page shows).
 DESCRIPTION_TAG = "mlflow.note.content"
 #: MLflow's input tag naming the role of a dataset in a run.
@@ -87,9 +90,14 @@ def describe_run(logger: Any, model: Any, datamodule: Any, config: Any) -> None:
     head = hparams.get("head")
     dataset = str(getattr(datamodule, "name", type(datamodule).__name__))
     files = [str(f) for f in (config.get("config") or [])] if hasattr(config, "get") else []
+    seed = run_seed(config, datamodule)
+    tags = run_tags(backbone, activation, head, dataset, seed)
+    data_seed = getattr(datamodule, "seed", None)
+    if isinstance(data_seed, int) and not isinstance(data_seed, bool) and data_seed != seed:
+        tags[DATA_SEED_TAG] = str(data_seed)  # the split's seed is not the init's: say both
     logger.describe(
         run_name=f"{backbone}-{activation}-{dataset}",
-        tags=run_tags(backbone, activation, head, dataset, run_seed(config, datamodule)),
+        tags=tags,
         experiment=experiment_from(files, dataset),
         description=description_from(files),
     )

@@ -571,6 +571,9 @@ class ResilientClient:
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self._write("set_tag", run_id, {"key": key, "value": value})
 
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._write("delete_tag", run_id, {"key": key})
+
     def set_terminated(self, run_id: str, status: str | None = None) -> None:
         self._write("set_terminated", run_id, {"status": status})
 

@@ -255,6 +255,47 @@ def store_lock(db: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: Lock files of the runs this process writes (:func:`hold_run`), by run id.
+_HELD_RUNS: dict[str, object] = {}
+
+
+def launching_process() -> bool:
+    """Whether this is the process that starts a run (not a DDP rank > 0 a launcher started)."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def hold_run(run_id: str) -> bool:
+    """Take the lock of run ``run_id`` (``<mlruns>/locks/<run id>.lock``, ``fcntl.flock``) until
+    :func:`release_runs` or the end of this process; ``False`` when another fit holds it.
+
+    Every fit holds the lock of the run it writes, so a second fit resuming the same run is
+    refused while the first one runs, and a lock never outlives its process.
+    """
+    if run_id in _HELD_RUNS or not launching_process():
+        return True
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return True
+    folder = mlruns_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / f"{run_id}.lock", "a")  # noqa: SIM115 - held until release_runs
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    _HELD_RUNS[run_id] = handle
+    return True
+
+
+def release_runs() -> None:
+    """Release every run lock this process holds (:func:`hold_run`)."""
+    for handle in _HELD_RUNS.values():
+        handle.close()  # type: ignore[attr-defined]
+    _HELD_RUNS.clear()
+
+
 def sqlite_store_created(db: Path) -> bool:
     """Whether MLflow has created its tables in ``db`` (its schema version is recorded)."""
     if not db.is_file() or db.stat().st_size == 0:

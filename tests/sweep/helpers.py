@@ -36,3 +36,10 @@ class KillSelf(Callback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Fail(Callback):
+    """Raise when training starts: a run whose config is valid and that fails at run time."""
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        raise RuntimeError("deliberate failure of tests.sweep.helpers.Fail")

@@ -64,7 +64,7 @@ def test_dry_run_counts(sweep: Path, capsys: pytest.CaptureFixture) -> None:
     runs, smoke = EXPECTED_RUNS[rel(sweep)]
     spec = SweepSpec.load(sweep)
     assert len(spec.runs()) == runs
-    assert len({r.config_hash for r in spec.runs()}) == runs
+    assert len({r.key for r in spec.runs()}) == runs
     assert len(spec.runs(smoke=True)) == smoke
     assert run_actlab(["sweep", str(sweep), "--dry-run"]) == 0
     assert f"{runs} runs in experiment '{spec.experiment}'" in capsys.readouterr().out
@@ -107,13 +107,11 @@ def test_every_run_of_every_sweep_parses(sweep: Path, tmp_path: Path) -> None:
         if key in seen:
             continue
         seen.add(key)
-        path = tmp_path / f"{run.config_hash}.yaml"
+        path = tmp_path / f"{run.key}.yaml"
         path.write_text(yaml.safe_dump(run_config(run, spec.experiment, spec.experiment)))
         printed = print_config(path)
-        # str(): a hash of only digits prints unquoted and reads back as an int.
-        assert (
-            str(printed["trainer"]["logger"]["init_args"]["tags"]["config_hash"]) == run.config_hash
-        )
+        tags = printed["trainer"]["logger"]["init_args"]["tags"]
+        assert {k: str(v) for k, v in tags.items()} == run.tags(spec.experiment)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from actlab.sweep.spec import SweepSpec
 from tests.helpers import CONFIGS, REPO, alive, free_port, kill_group, run_actlab
 from tests.tracking.helpers import metric_steps
 from tests.tracking.test_server_outage import start_server, stop_server
@@ -105,9 +106,10 @@ def test_more_than_one_node_needs_a_tracking_server_and_a_shared_dir(
 def test_runs_spread_over_both_nodes_and_a_bad_config_fails_once(
     cluster: Cluster, server: str, tmp_path: Path, mlruns: Path
 ) -> None:
-    """4 good runs and a bad one, 2 retries allowed: 4 FINISHED on both workers, the bad one
-    FAILED after one attempt (an exit status is not a lost worker); no fit outlives the sweep."""
-    grid = [{"seed_everything": [0, 1, 2, 3]}, {"model.init_args.head": ["bogus"]}]
+    """4 good runs and a failing one, 2 retries allowed: 4 FINISHED on both workers, the bad
+    one FAILED after one attempt (an exit status is not a lost worker); no fit outlives it."""
+    fail = [{"class_path": "tests.sweep.helpers.Fail"}]
+    grid = [{"seed_everything": [0, 1, 2, 3]}, {"fail": [{"label": "raise", "trainer.callbacks": fail}]}]  # fmt: skip
     path = write_sweep(tmp_path, "ray-spread", grid, **{"trainer.max_epochs": 1})
     shared = tmp_path / "shared"
     args = ["sweep", str(path), "--backend", "ray", "--address", cluster.address, "--retries",
@@ -116,14 +118,16 @@ def test_runs_spread_over_both_nodes_and_a_bad_config_fails_once(
     assert not fits_alive(str(shared))
     client = MlflowClient(server)
     runs = client.search_runs([client.get_experiment_by_name("ray-spread").experiment_id])
-    statuses = sorted((r.data.tags.get("axis.head", "-"), r.info.status) for r in runs)
-    assert statuses == [("-", "FINISHED")] * 4 + [("bogus", "FAILED")]
-    assert len({r.data.tags["config_hash"] for r in runs}) == 5
+    statuses = sorted((r.data.tags.get("axis.fail", "-"), r.info.status) for r in runs)
+    assert statuses == [("-", "FINISHED")] * 4 + [("raise", "FAILED")]
+    assert len({r.data.tags["sweep.job"] for r in runs}) == 5
     folder = shared / "ray-spread"
-    bad = next(r for r in runs if r.info.status == "FAILED").data.tags
-    assert "invalid value for 'model.head'" in bad["sweep.error"]
-    assert (folder / f"{bad['config_hash']}.attempts").read_text() == "1"
-    good = [r.data.tags["config_hash"] for r in runs if r.info.status == "FINISHED"]
+    spec = SweepSpec.load(path)
+    key = {r.name: r.key for r in spec.runs()}
+    bad = next(r for r in runs if r.info.status == "FAILED")
+    assert "deliberate failure" in bad.data.tags["sweep.error"]
+    assert (folder / f"{key[bad.info.run_name]}.attempts").read_text() == "1"
+    good = [key[r.info.run_name] for r in runs if r.info.status == "FINISHED"]
     nodes = {node for h in good for node in nodes_in_log(folder / f"{h}.log")}
     assert nodes == {n.node_id for n in cluster.worker_nodes}
 

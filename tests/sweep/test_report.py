@@ -25,8 +25,18 @@ from actlab.sweep.report import (
     render_html_table,
     strip_plot,
 )
+from actlab.sweep.resolve import grid_identities
+from actlab.sweep.spec import SweepSpec
 from actlab.sweep.stats import holm
-from tests.helpers import run_actlab, tracking_uri
+from tests.helpers import CONFIGS, run_actlab, tracking_uri
+
+QUICKSTART = CONFIGS / "quickstart.yaml"
+
+
+def client_runs(uri: str, experiment: str) -> list:
+    client = MlflowClient(uri)
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+
 
 #: (activation, model, seed, test/acc)
 RUNS = [
@@ -243,7 +253,7 @@ def test_failed_and_mixed_runs_flag_their_cell() -> None:
     relu0 = next(r for r in runs if r.run_id == "relu0")
     relu0.tags["config_hash"] = "h0"
     # cpaf: seed 1 again under another init, and seed 2's run with another learning rate
-    again = {"axis.activation": "cpaf", "dataset": "fmnist", "seed": "1", "config_hash": "k1"}
+    again = {"axis.activation": "cpaf", "dataset": "fmnist", "seed": "1", "config_hash": "c1"}
     params = {"seed_everything": "1", "model.lr": "0.001", "model.weight_init": "keras"}
     runs.append(RunRecord("again", again, params, {"test/acc": 0.889}))
     next(r for r in runs if r.run_id == "cpaf1").tags["config_hash"] = "c1"
@@ -254,7 +264,7 @@ def test_failed_and_mixed_runs_flag_their_cell() -> None:
         "1 of 6 runs not FINISHED (FAILED seed 5): not counted"
     ]
     assert table.cell("cpaf", "fmnist").flags == [
-        "mixed runs: seed 1 2 times (config hashes c1, k1)",
+        "mixed runs: seed 1 2 times (same config)",
         "mixed configs: runs differ in model.lr (0.001, 0.01); model.weight_init (<absent>, keras)",
     ]
     cpaf = next(c for c in table.comparisons if c.row == "cpaf").stats
@@ -342,20 +352,34 @@ def test_report_command_on_a_small_experiment(mlruns: Path, capsys: pytest.Captu
             assert cell["std"] == cell["ci_low"] == ""  # one run: no spread, no interval
         assert int(cell["n"]) == len(values)
     # a sweep file supplies experiment, layout, scale and references
-    base = mlruns.parent / "base.yaml"
-    base.write_text("trainer: {max_epochs: 1}\n")
     sweep = mlruns.parent / "sweep.yaml"
     sweep.write_text(
         yaml.safe_dump(
             {
                 "experiment": "small",
-                "base": "base.yaml",
-                "grid": {"model.init_args.activation": ["relu", "prelu"]},
+                "base": str(QUICKSTART),
+                "grid": {
+                    "model.init_args.activation": ["relu", "prelu"],
+                    "model": [  # the runs' column, a setting of their configs
+                        {"label": "mlp", "model.init_args.backbone_kwargs.drop_rate": 0.1},
+                        {"label": "cnn", "model.init_args.backbone_kwargs.drop_rate": 0.2},
+                    ],
+                },
                 "report": {"rows": "activation", "columns": "model", "scale": 100, "digits": 1},
                 "references": {"prelu": {"cnn": 95.5}},
             }
         )
     )
+    # the runs are of the grid's configurations: what actlab fit would have tagged them with
+    spec = SweepSpec.load(sweep)
+    identities = grid_identities(spec).values()
+    hashes = {
+        (r.labels["activation"], r.labels["model"]): i.config_hash
+        for r, i in zip(spec.runs(), identities, strict=True)
+    }
+    for run in client_runs(uri, "small"):
+        cell = (run.data.tags["axis.activation"], run.data.tags["model"])
+        MlflowClient(uri).set_tag(run.info.run_id, "config_hash", hashes[cell])
     capsys.readouterr()
     assert run_actlab(["report", str(sweep), "--format", "markdown"]) == 0
     md = capsys.readouterr().out

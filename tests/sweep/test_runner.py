@@ -58,16 +58,15 @@ def test_run_config_sets_experiment_and_tags(tmp_path: Path) -> None:
     assert logger["init_args"]["experiment_name"] == "wdbc-sweep-smoke"
     assert logger["init_args"]["tags"] == {
         "sweep": "wdbc-sweep",
-        "config_hash": run.config_hash,
         "seed": "3",
         "axis.head": "softmax",
     }
-    assert "logger" not in run.config["trainer"]  # the hash covers the config without tags
+    assert "logger" not in run.config["trainer"]  # the key covers the config without tags
 
 
 def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None:
-    """jsonargparse reads a quoted '0123' in a dict as the number 123: a digits-only config
-    hash lost its leading zero and every seed tag reached a tracking server as an int, which
+    """jsonargparse reads a quoted '0123' in a dict as the number 123: a digits-only tag
+    lost its leading zero and every seed tag reached a tracking server as an int, which
     MLflow's REST store rejects (TypeError), failing every run of a sweep against a server."""
     from dataclasses import replace
 
@@ -75,14 +74,15 @@ def test_run_tags_reach_the_logger_as_the_strings_they_are(mlruns: Path) -> None
     from actlab.tracking.naming import DESCRIPTION_TAG
 
     spec = SweepSpec.load(write_sweep(mlruns.parent, ["softmax"], [3]))
-    run = replace(spec.runs()[0], config_hash="0123456789012345")
+    run = replace(spec.runs()[0])
     config = mlruns.parent / "run.yaml"
-    config.write_text(yaml.safe_dump(run_config(run, "wdbc-sweep", "wdbc-sweep")))
+    job = {"sweep.job": "0123456789012345"}
+    config.write_text(yaml.safe_dump(run_config(run, "wdbc-sweep", "wdbc-sweep", job)))
     cli = ActlabCLI(["--config", str(config)], run=False)
     tags = cli.trainer.logger.tags
     description = tags.pop(DESCRIPTION_TAG)  # the run's description (the config's header)
-    assert tags == run.tags("wdbc-sweep") and description == run.description
-    assert tags["config_hash"] == "0123456789012345" and tags["seed"] == "3"
+    assert tags == {**run.tags("wdbc-sweep"), **job} and description == run.description
+    assert tags["sweep.job"] == "0123456789012345" and tags["seed"] == "3"
 
 
 def test_gpus_round_robin_over_worker_slots(tmp_path: Path) -> None:
@@ -139,12 +139,17 @@ def test_last_error_line() -> None:
 
 @pytest.mark.slow
 def test_interrupted_sweep_resumes_and_failures_are_recorded(
-    mlruns: Path, capsys: pytest.CaptureFixture
+    mlruns: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """First pass: 1 of 3 runs (interrupted). Second pass, 2 workers: 1 skipped, 1 finished and
-    1 failed (a head that does not exist) recorded FAILED; exit status 1. Third pass reruns
-    only the failed one."""
-    path = write_sweep(mlruns.parent, ["softmax", "relu", "bogus"], [0])
+    1 failed (a callback that raises) recorded FAILED; exit status 1. Third pass reruns only
+    the failed one."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the runs import tests.sweep.helpers
+    path = write_sweep(mlruns.parent, ["softmax", "relu"], [0])
+    sweep = yaml.safe_load(path.read_text())
+    fail = [{"class_path": "tests.sweep.helpers.Fail"}]
+    sweep["grid"] = [sweep["grid"], {"fail": [{"label": "raise", "trainer.callbacks": fail}]}]
+    path.write_text(yaml.safe_dump(sweep))
     uri = tracking_uri(mlruns)
     first = SweepRunner(SweepSpec.load(path), tracking_uri=uri, progress=False)
     first.runs = first.runs[:1]
@@ -155,16 +160,16 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("wdbc-sweep")
     runs = client.search_runs([exp.experiment_id])
-    by_head = {r.data.tags["axis.head"]: r for r in runs}
-    assert len(runs) == 3 and sorted(by_head) == ["bogus", "relu", "softmax"]
+    by_head = {r.data.tags.get("axis.head", "failing"): r for r in runs}
+    assert len(runs) == 3 and sorted(by_head) == ["failing", "relu", "softmax"]
     assert by_head["softmax"].info.status == "FINISHED"
     assert by_head["relu"].info.status == "FINISHED"
     assert by_head["relu"].data.tags["sweep"] == "wdbc-sweep"
     assert by_head["relu"].data.tags["backbone"] == "mlp"  # describe() still tags the run
     assert "test/acc" in by_head["relu"].data.metrics
-    failed = by_head["bogus"]
+    failed = by_head["failing"]
     assert failed.info.status == "FAILED"
-    assert "invalid value for 'model.head'" in failed.data.tags["sweep.error"]
+    assert "deliberate failure" in failed.data.tags["sweep.error"]
 
     again = SweepRunner(SweepSpec.load(path), tracking_uri=uri, progress=False).execute()
     capsys.readouterr()
@@ -172,7 +177,7 @@ def test_interrupted_sweep_resumes_and_failures_are_recorded(
     assert run_actlab(["report", str(path), "--format", "markdown"]) == 0
     table = capsys.readouterr().out
     assert table.startswith("| head | wdbc |") and "| softmax |" in table and "| relu |" in table
-    assert "bogus" not in table  # FAILED runs are not averaged
+    assert "raise" not in table  # FAILED runs are not averaged
 
 
 def probe_sweep(folder: Path, experiment: str, probes: list[str]) -> Path:
@@ -223,13 +228,11 @@ def test_forked_runs_are_isolated_name_their_death_and_match_subprocess_runs(
         executor=LocalExecutor(fork_server=False),
     )
     (result,) = spawned.execute()
-    assert result.status == FINISHED and result.run.config_hash == results[1].run.config_hash
+    assert result.status == FINISHED and result.run.key == results[1].run.key
 
     def metrics(experiment: str) -> dict[str, list[float]]:
         exp = client.get_experiment_by_name(experiment)
-        (run,) = client.search_runs(
-            [exp.experiment_id], f"tags.config_hash = '{result.run.config_hash}'"
-        )
+        (run,) = client.search_runs([exp.experiment_id], "tags.`axis.probe` = 'CheckClean'")
         keys = ("test/acc", "test/loss", "val/acc", "val/loss", "train/loss")
         return {k: [m.value for m in client.get_metric_history(run.info.run_id, k)] for k in keys}
 

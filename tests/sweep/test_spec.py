@@ -9,6 +9,7 @@ import yaml
 
 from actlab.errors import ActlabError
 from actlab.sweep.spec import SweepSpec, config_hash, deep_merge, set_key
+from tests.helpers import CONFIGS
 
 BASE = {
     "seed_everything": 0,
@@ -42,20 +43,19 @@ def test_grid_times_seeds_in_file_order(tmp_path: Path) -> None:
     assert runs[1].config["data"]["init_args"]["seed"] == 1
     assert runs[0].tags("exp") == {
         "sweep": "exp",
-        "config_hash": runs[0].config_hash,
         "seed": "0",
         "axis.head": "softmax",
         "axis.max_epochs": "1",
     }
-    assert len({r.config_hash for r in runs}) == 12
+    assert len({r.key for r in runs}) == 12
 
 
 def test_hash_is_stable_and_changes_with_any_value(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, seeds=[0], grid={"model.init_args.head": ["softmax"]})
-    again = SweepSpec.load(path).runs()[0].config_hash
-    assert SweepSpec.load(path).runs()[0].config_hash == again
+    again = SweepSpec.load(path).runs()[0].key
+    assert SweepSpec.load(path).runs()[0].key == again
     other = SweepSpec.load(path).runs(overrides={"data.init_args.test_fraction": 0.25})
-    assert other[0].config_hash != again
+    assert other[0].key != again
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
 
 
@@ -204,3 +204,19 @@ def test_grid_parts_have_their_own_base_seeds_and_fixed(tmp_path: Path) -> None:
         "seed_everything": 5,
         "data": {"init_args": {"seed": 5}},
     }
+
+
+def test_a_mapping_value_replaces_the_mapping_as_on_the_command_line(tmp_path: Path) -> None:
+    """``fixed: {backbone_kwargs: {...}}`` merged into the base's ``backbone_kwargs`` (its
+    ``hidden_sizes`` stayed) where ``--model.init_args.backbone_kwargs '{...}'`` replaces them."""
+    (tmp_path / "base.yaml").write_text((CONFIGS / "quickstart.yaml").read_text())
+    sweep = {"experiment": "exp", "base": "base.yaml", "grid": {"model.init_args.head": ["relu"]}}
+    sweep["fixed"] = {
+        "model.init_args.backbone_kwargs": {"drop_rate": 0.5},
+        "model.init_args.optimizer": {"init_args": {"lr": 0.1}},  # a class: its init_args merge
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    model = SweepSpec.load(path).runs()[0].config["model"]["init_args"]
+    assert model["backbone_kwargs"] == {"drop_rate": 0.5}
+    assert model["optimizer"] == {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.1}}

@@ -28,8 +28,8 @@ def test_select_one_section_of_004() -> None:
     assert _labels(runs, "activation") == {"prelu", "elu", "cpaf_sigmoid", "cpaf_relu"}
     assert {r.seed for r in runs} == {0, 1, 2}
     # the selected runs are the very runs of the full sweep (same index, hash, config)
-    full = {r.config_hash: r for r in spec.runs()}
-    assert all(full[r.config_hash] == r for r in runs)
+    full = {r.key: r for r in spec.runs()}
+    assert all(full[r.key] == r for r in runs)
 
 
 def test_axes_all_match_and_labels_of_one_axis_are_alternatives() -> None:
@@ -93,3 +93,19 @@ def test_cli_runs_only_the_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     args += ["--where", "framework=torch"]
     assert run_actlab(args) == 0
     assert [(r.labels["activation"], r.seed) for r in seen] == [("elu", 0), ("elu", 1), ("elu", 2)]
+
+
+def test_report_where_reads_values_as_written_like_sweep_where() -> None:
+    """``actlab report --where`` parsed values as YAML: ``1.10`` matched no run tagged 1.10
+    (it became 1.1) and ``true`` became ``True``."""
+    from actlab.errors import ActlabError
+    from actlab.sweep.commands import _where
+
+    assert _where(["lr=1.10", "augment=true", "head=null"]) == {
+        "lr": "1.10",
+        "augment": "true",
+        "head": "null",
+    }
+    assert parse_where(["lr=1.10"], "x") == {"lr": ["1.10"]}  # the sweep's, the same text
+    with pytest.raises(ActlabError, match="one value per field; lr has several"):
+        _where(["lr=0.1", "lr=0.2"])

@@ -115,7 +115,7 @@ def test_printed_links_open_the_runs_and_the_html_report_shows_them(
         spec = SweepSpec.load(sweep)
         run_links = []
         for run in spec.runs():
-            config = tmp_path / f"{run.config_hash}.yaml"
+            config = tmp_path / f"{run.key}.yaml"
             content = run_config(run, spec.experiment_name(), spec.experiment)
             config.write_text(yaml.safe_dump(content, sort_keys=False))
             assert run_actlab(["fit", "--config", str(config)]) == 0

@@ -61,6 +61,15 @@ def test_quickstart_run_has_the_values_it_used_and_few_params(mlruns: Path) -> N
     assert sizes == {"train": 358, "val": 40, "test": 171}  # 569 samples, 30 % test, 10 % val
 
 
+def test_a_split_seed_other_than_the_init_seed_is_tagged_too(mlruns: Path) -> None:
+    """``--seed_everything 7`` tagged the run seed 7 while the data split kept seed 0."""
+    args = ["fit", "--config", str(QUICKSTART), *SHORT, "--seed_everything", "7"]
+    assert run_actlab(args) == 0
+    _, run = only_run(mlruns, "quickstart")
+    assert run.data.tags["seed"] == "7" and run.data.tags[naming.DATA_SEED_TAG] == "0"
+    assert run.data.params["seed_everything"] == "7" and run.data.params["data.seed"] == "0"
+
+
 def test_digits_with_a_swapped_activation_logs_its_shapes_and_resolved_spec(mlruns: Path) -> None:
     args = ["fit", "--config", str(QUICKSTART), *SHORT, "--data", "actlab.data.DigitsDataModule",
             "--model.activation", "cpaf_relu(k=2)"]  # fmt: skip
@@ -186,7 +195,7 @@ LIGHT = ["actlab/sweep/report.py", "actlab/tracking/resilience.py", "actlab/trac
          "actlab/tracking/naming.py", "actlab/tracking/store.py", "actlab/errors.py",
          "actlab/cli/__init__.py", "actlab/cli/commands.py", "actlab/cli/ui.py",
          "actlab/cli/parsing.py", "actlab/cli/sync.py", "actlab/cli/config_files.py",
-         "actlab/sweep/stats.py"]  # fmt: skip
+         "actlab/sweep/stats.py", "actlab/sweep/spec.py", "actlab/yamlfile.py"]  # fmt: skip
 HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")
 
 

@@ -99,9 +99,18 @@ def test_ddp_spawn_on_cpu_makes_one_run_with_synced_confusion(tmp_path: Path) ->
     assert metric_steps(client, run_id, "time/epoch_seconds") == [0, 1]
     assert "test/acc" in run.data.metrics and "test_best/acc" in run.data.metrics
     assert "best val accuracy" in result.stdout
-    # Counts are summed over both ranks: the whole split, not one rank's half, and only once
-    # (WDBC: 40 validation samples; 171 test samples, padded to 172 by DistributedSampler).
-    for name, size in (("val_epoch001", 40), ("test", 172), ("test_best", 172)):
+    # Counts are summed over both ranks: the whole split, not one rank's half, and every sample
+    # once (WDBC: 40 validation samples; 171 test samples, which DistributedSampler padded to 172).
+    for name, size in (("val_epoch001", 40), ("test", 171), ("test_best", 171)):
         local = client.download_artifacts(run_id, f"confusion/{name}.csv", str(tmp_path))
         rows = Path(local).read_text().strip().splitlines()[1:]
         assert sum(int(v) for row in rows for v in row.split(",")[1:]) == size, name
+    # the same weights tested on one process: the same test accuracy
+    (best,) = mlruns.glob(f"*/{run_id}/checkpoints/best-epoch*.ckpt")
+    args = ["test", "--config", QUICKSTART, *QUIET, "--trainer.accelerator", "cpu",
+            "--ckpt_path", str(best)]  # fmt: skip
+    result = actlab_subprocess(args, env={"ACTLAB_MLRUNS": str(mlruns), "MLFLOW_TRACKING_URI": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    exp = client.get_experiment_by_name("quickstart").experiment_id
+    (single,) = [r for r in client.search_runs([exp]) if r.info.run_id != run_id]
+    assert single.data.metrics["test/acc"] == pytest.approx(run.data.metrics["test_best/acc"])
