@@ -21,8 +21,10 @@ from actlab.sweep.report import (
     render_html_table,
     strip_plot,
 )
+from actlab.sweep.resolve import grid_identities
+from actlab.sweep.spec import SweepSpec
 from tests.helpers import run_actlab, tracking_uri
-from tests.sweep.test_report import RUNS, records
+from tests.sweep.test_report import QUICKSTART, RUNS, records
 
 SAYS = "100 × test_best/acc (test split, the best checkpoint"
 
@@ -60,13 +62,34 @@ def test_strip_plot_panels_share_the_metrics_axis() -> None:
 
 def small_sweep(mlruns: Path) -> Path:
     """An experiment of 2 activations x 2 models x 2 seeds (test/acc and test_best/acc, val/acc
-    per epoch; prelu's curves an order of magnitude apart from relu's) and its sweep file."""
+    per epoch; prelu's curves an order of magnitude apart from relu's) and its sweep file, the
+    runs tagged with the config hashes of the sweep's grid (as ``actlab fit`` would tag them)."""
     uri = tracking_uri(mlruns)
     mlruns.mkdir(parents=True, exist_ok=True)
+    sweep = mlruns.parent / "sweep.yaml"
+    report = {"rows": "activation", "columns": "model", "metric": "test/acc", "scale": 100}
+    grid = {
+        "model.init_args.activation": ["relu", "prelu"],
+        "model": [
+            {"label": "mlp", "model.init_args.backbone_kwargs.drop_rate": 0.1},
+            {"label": "cnn", "model.init_args.backbone_kwargs.drop_rate": 0.2},
+        ],
+    }
+    sweep.write_text(
+        yaml.safe_dump(
+            {"experiment": "small", "base": str(QUICKSTART), "grid": grid, "report": report}
+        )  # fmt: skip
+    )
+    spec = SweepSpec.load(sweep)
+    hashes = {
+        (r.labels["activation"], r.labels["model"]): i.config_hash
+        for r, i in zip(spec.runs(), grid_identities(spec).values(), strict=True)
+    }
     client = MlflowClient(uri)
     exp = client.create_experiment("small")
     for act, model, seed, acc in RUNS:
-        tags = {"axis.activation": act, "axis.model": model, "seed": str(seed)}
+        tags = {"axis.activation": act, "axis.model": model, "seed": str(seed),
+                "config_hash": hashes[(act, model)]}  # fmt: skip
         run = client.create_run(exp, tags=tags).info.run_id
         for epoch in range(3):
             value = acc * (epoch + 1) / 3 / (10 if act == "prelu" else 1)
@@ -74,13 +97,6 @@ def small_sweep(mlruns: Path) -> Path:
         client.log_metric(run, "test/acc", acc)
         client.log_metric(run, "test_best/acc", acc - 0.01)
         client.set_terminated(run, "FINISHED")
-    (mlruns.parent / "base.yaml").write_text("trainer: {max_epochs: 1}\n")
-    sweep = mlruns.parent / "sweep.yaml"
-    report = {"rows": "activation", "columns": "model", "metric": "test/acc", "scale": 100}
-    grid = {"model.init_args.activation": ["relu", "prelu"]}
-    sweep.write_text(
-        yaml.safe_dump({"experiment": "small", "base": "base.yaml", "grid": grid, "report": report})
-    )
     return sweep
 
 
