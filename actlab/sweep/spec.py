@@ -197,6 +197,26 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _canonical_number(value: Any) -> Any:
+    """``2.0`` -> ``2`` (other values as they are), recursively in lists and mappings.
+
+    jsonargparse resolves ``int | float`` options (``trainer.limit_train_batches: 2``) to ``2``
+    or ``2.0`` depending on the process: ``typing`` caches ``Optional[Union[int, float]]`` and
+    ``Optional[Union[float, int]]`` as one object, whichever was created first, so the order in
+    which the union tries its types depends on what the process imported before. The sweep's
+    parse (a child process) and the fit's (the run's process) must give one hash, so an integral
+    float counts as its int here. The price: ``limit_train_batches: 1`` (one batch) and ``1.0``
+    (all of them) share a hash.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical_number(v) for k, v in value.items()}
+    return value
+
+
 def resolved_hash(resolved: dict[str, Any], continued_from: dict[str, Any] | None = None) -> str:
     """The *config hash* of a run from the config ``actlab fit`` resolved: :func:`config_hash`
     of its flat keys without :data:`REPLICATE_KEYS` and :data:`NOT_CONFIG_KEYS`.
@@ -206,7 +226,7 @@ def resolved_hash(resolved: dict[str, Any], continued_from: dict[str, Any] | Non
     from scratch is another experiment.
     """
     flat = {
-        k: v
+        k: _canonical_number(v)
         for k, v in flat_config(resolved).items()
         if k not in REPLICATE_KEYS and not any(fnmatch.fnmatchcase(k, p) for p in NOT_CONFIG_KEYS)
     }

@@ -144,3 +144,22 @@ def test_an_included_file_works_in_a_sweep_and_its_content_counts(tmp_path: Path
     data["init_args"]["batch_size"] = 16
     (tmp_path / "data.yaml").write_text(yaml.safe_dump(data))
     assert grid_identities(SweepSpec.load(path))[0].config_hash != before
+
+
+def test_the_config_hash_does_not_depend_on_how_a_union_resolved_a_number() -> None:
+    """``int | float`` options parse to 2 or 2.0 depending on what the process imported first
+    (typing caches the two orders of the union as one object): the sweep's child process and an
+    in-process fit then disagreed on a run's hash."""
+    import typing
+
+    from actlab.sweep.spec import resolved_hash
+
+    trainer = {"limit_train_batches": 2, "callbacks": [{"init_args": {"patience": 3}}]}
+    as_float = {"limit_train_batches": 2.0, "callbacks": [{"init_args": {"patience": 3.0}}]}
+    assert resolved_hash({"trainer": trainer}) == resolved_hash({"trainer": as_float})
+    assert resolved_hash({"trainer": {"limit_train_batches": 0.5}}) != resolved_hash(
+        {"trainer": {"limit_train_batches": 2}}
+    )
+    # the cause, as CPython has it: one cached object for both orders
+    first = typing.Optional[typing.Union[float, int]]  # noqa: UP007, UP045 (as Lightning writes it)
+    assert typing.Optional[typing.Union[int, float]] is first  # noqa: UP007, UP045
