@@ -63,5 +63,10 @@ def test_ctrl_c_outside_a_fit_is_one_line(
         return 0
 
     monkeypatch.setattr(actlab.cli.sync, "sync", interrupted)
-    assert run_actlab(["sync"]) == 130
+    # as in a fresh `actlab` process, whatever handler an earlier test of this process left
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert run_actlab(["sync"]) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert capsys.readouterr().err.strip() == "actlab: error: interrupted by SIGINT (Ctrl-C)"
