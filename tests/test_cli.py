@@ -401,7 +401,7 @@ def test_nan_loss_stops_at_the_first_bad_step_and_fails_the_run(mlruns: Path, ca
 def test_a_signal_exits_128_plus_it_and_fails_the_run(signum, code, mlruns: Path, capsys) -> None:
     """The signal arrives as ``kill`` sends it, at the end of epoch 0 of a 3-epoch fit."""
     args = [*ONE_EPOCH, "--trainer.max_epochs", "3",
-            "--trainer.callbacks+=tests.lifecycle_helpers.SignalAtEpochEnd",
+            "--trainer.callbacks+=tests.fit_helpers.SignalAtEpochEnd",
             "--trainer.callbacks.init_args.signum", str(int(signum))]  # fmt: skip
     assert run_actlab(args) == code
     (line,) = error_lines(capsys.readouterr().err)
@@ -573,7 +573,7 @@ def test_lightning_console_log_follows_the_current_stderr(capsys) -> None:
     import io
     import logging
 
-    from actlab.cli.lifecycle import route_lightning_console
+    from tests.console import route_lightning_console
 
     logger = logging.getLogger("lightning")
     before = list(logger.handlers)
@@ -593,16 +593,16 @@ def test_a_fit_is_finished_only_after_its_tests(mlruns: Path) -> None:
     """Lightning ends the run when trainer.fit returns; the tests after it must still find it
     RUNNING, so a fit killed while testing is never a FINISHED run without test metrics (which
     a sweep would skip as done). A failure in the tests ends the run FAILED."""
-    from tests.lifecycle_helpers import RecordRunStatusAtTest
+    from tests.fit_helpers import RecordRunStatusAtTest
 
     RecordRunStatusAtTest.statuses.clear()
-    record = ["--trainer.callbacks+=tests.lifecycle_helpers.RecordRunStatusAtTest"]
+    record = ["--trainer.callbacks+=tests.fit_helpers.RecordRunStatusAtTest"]
     assert run_actlab([*ONE_EPOCH, *record]) == 0
     assert RecordRunStatusAtTest.statuses == ["RUNNING", "RUNNING"]  # final and best weights
     (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FINISHED" and "test/acc" in run.data.metrics
 
-    fail = ["--trainer.callbacks+=tests.lifecycle_helpers.FailAtTest", "--seed_everything", "7"]
+    fail = ["--trainer.callbacks+=tests.fit_helpers.FailAtTest", "--seed_everything", "7"]
     assert run_actlab([*ONE_EPOCH, *fail]) == 70  # a bug: its traceback, its own status
     failed = next(r for r in all_runs(tracking_uri(mlruns)) if r.info.run_id != run.info.run_id)
     assert failed.info.status == "FAILED" and "test/acc" not in failed.data.metrics
