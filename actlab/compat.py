@@ -26,9 +26,6 @@ What is used, and why:
 
 - ``_LoggerConnector.update_train_epoch_metrics``: the test helper ``KillAtEpochEnd`` kills a fit
   right where Lightning would log the epoch's train metrics (:func:`before_train_epoch_logging`).
-
-Elsewhere (another lane's module, to move here): ``LightningCLI._instantiate_trainer``
-(``actlab/cli/lifecycle.py`` adds the rich progress bar).
 """
 
 from __future__ import annotations
@@ -51,6 +48,8 @@ MLFLOW_LOGGER_STATE = (
     "_tracking_uri",
     "_checkpoint_callback",
 )
+#: Names :class:`MLFlowLoggerState` gives that state (``_pl`` + the private name).
+MLFLOW_STATE_NAMES = {name: f"_pl{name}" for name in MLFLOW_LOGGER_STATE}
 #: Private methods of ``ModelCheckpoint`` that ``ResumableCheckpoint`` calls or overrides.
 CHECKPOINT_HOOKS = (
     "_save_last_checkpoint",
@@ -128,6 +127,35 @@ def skips_saving(callback: Any, trainer: Any) -> bool:
 
 
 # -- MLFlowLogger ----------------------------------------------------------------------------
+
+
+def _state(name: str) -> property:
+    """A read-write property over the logger's private attribute ``name``."""
+
+    def get(self: Any) -> Any:
+        return getattr(self, name)
+
+    def set_(self: Any, value: Any) -> None:
+        setattr(self, name, value)
+
+    return property(get, set_, doc=f"``MLFlowLogger.{name}`` (private; see actlab.compat)")
+
+
+class MLFlowLoggerState:
+    """Mixin for a subclass of ``MLFlowLogger``: Lightning's private state of the logger under
+    names of actlab's own (``_pl_run_id`` is ``_run_id``, ...; :data:`MLFLOW_STATE_NAMES`), so
+    that :class:`actlab.tracking.mlflow.ActlabMLFlowLogger` never names a private attribute of
+    Lightning's and :func:`check` verifies each on a real logger."""
+
+    _pl_mlflow_client = _state("_mlflow_client")
+    _pl_initialized = _state("_initialized")
+    _pl_run_id = _state("_run_id")
+    _pl_run_name = _state("_run_name")
+    _pl_experiment_name = _state("_experiment_name")
+    _pl_experiment_id = _state("_experiment_id")
+    _pl_artifact_location = _state("_artifact_location")
+    _pl_tracking_uri = _state("_tracking_uri")
+    _pl_checkpoint_callback = _state("_checkpoint_callback")
 
 
 def create_mlflow_run(logger: Any) -> Any:

@@ -61,7 +61,7 @@ def measure_fit(config: Path, epochs: int) -> dict[str, list[float]]:
 
     from actlab.tracking.callback import TrackingCallback
     from actlab.tracking.mlflow import ActlabMLFlowLogger
-    from actlab.tracking.resume import ResumableCheckpoint
+    from actlab.fit.last_checkpoint import ResumableCheckpoint
     from tests.helpers import run_actlab
 
     clock = Clock()

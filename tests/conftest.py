@@ -12,6 +12,15 @@ import pytest
 os.environ.setdefault("ACTLAB_CPU_COMPILE", "0")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Lightning's console log follows the stderr pytest captures (tests/console.py)."""
+    import lightning  # noqa: F401  (binds its console handlers, which are then rerouted)
+
+    from tests.console import route_lightning_console
+
+    route_lightning_console()
+
+
 @pytest.fixture
 def mlruns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh ``mlruns/`` for the test: ``ACTLAB_MLRUNS`` set, ``MLFLOW_TRACKING_URI`` unset."""

@@ -143,3 +143,28 @@ def children(pid: int, marker: str = "") -> list[int]:
         if marker in cmdline and alive(int(child)):
             found.append(int(child))
     return found
+
+
+QUICKSTART = str(CONFIGS / "quickstart.yaml")
+#: Options for a short fit without a progress bar.
+FAST = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"]
+#: ``fit`` of the quickstart config for one epoch, no progress bar.
+ONE_EPOCH = ["fit", "--config", QUICKSTART, "--trainer.max_epochs", "1",
+             "--trainer.enable_progress_bar", "false"]  # fmt: skip
+
+
+def only_run(uri: str, experiment: str = "quickstart"):
+    """``(client, run)`` of the one run of ``experiment`` in the store at ``uri``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"experiment {experiment!r} missing in {uri}"
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def error_lines(err: str) -> list[str]:
+    """The ``actlab: error:`` lines of a command's stderr."""
+    return [line for line in err.splitlines() if line.startswith("actlab: error:")]

@@ -92,5 +92,26 @@ def test_no_private_lightning_access_outside_compat() -> None:
         text = path.read_text()
         offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n in text]
     # ResumableCheckpoint's override (checked by compat.overrides) calls its super once.
-    allowed = {f"{Path('actlab/tracking/resume.py')}: _save_last_checkpoint("}
+    allowed = {f"{Path('actlab/fit/last_checkpoint.py')}: _save_last_checkpoint("}
     assert set(offenders) <= allowed, offenders
+
+
+def test_the_mlflow_loggers_private_state_is_named_only_in_compat() -> None:
+    """``MLFlowLogger``'s private attributes (``_run_id``, ``_mlflow_client``, ...) are reached
+    only through ``compat.MLFlowLoggerState``; each is checked on a real logger by ``check``."""
+    import re
+
+    from actlab import compat
+
+    assert set(compat.MLFLOW_STATE_NAMES) == set(compat.MLFLOW_LOGGER_STATE)
+    for ours in compat.MLFLOW_STATE_NAMES.values():
+        assert isinstance(getattr(compat.MLFlowLoggerState, ours), property), ours
+    private = re.compile(r"\.(" + "|".join(compat.MLFLOW_LOGGER_STATE) + r")\b")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in sorted((REPO / "actlab").rglob("*.py"))
+        if path.name != "compat.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []

@@ -3,7 +3,7 @@
 :func:`main` only dispatches: each subcommand's module is imported when it runs
 (:mod:`actlab.cli.commands` names where each lives), so ``actlab --help``, ``report``, ``sync``,
 ``ui`` and ``sweep`` load neither torch, Lightning nor timm. The pieces of the training commands:
-:mod:`~actlab.cli.lifecycle` (LightningCLI subclass: resume, naming, the second test, signals),
+:mod:`~actlab.cli.training` (LightningCLI subclass: resume, naming, the second test, signals),
 :mod:`~actlab.cli.errors` (jsonargparse's errors as one line), :mod:`~actlab.cli.summary`
 (what is printed after a fit).
 """
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.argv[1:] = args  # LightningCLI reads sys.argv itself
     try:
         if args[0].startswith("-"):  # LightningCLI's options before the subcommand
-            from actlab.cli.lifecycle import run
+            from actlab.cli.training import run
 
             code = run(args)
         elif args[0] in COMMANDS:
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def __getattr__(name: str) -> Any:
     """``ActlabCLI`` and ``ActlabArgumentParser`` stay importable from here (loaded on use)."""
     if name == "ActlabCLI":
-        from actlab.cli.lifecycle import ActlabCLI
+        from actlab.cli.training import ActlabCLI
 
         return ActlabCLI
     if name == "ActlabArgumentParser":

@@ -25,17 +25,17 @@ class Command:
 #: Subcommand name -> where it lives; LightningCLI's four first, then actlab's own.
 COMMANDS: dict[str, Command] = {
     "fit": Command(
-        "actlab.cli.lifecycle:fit", "train, then test the final weights; logs to MLflow", "training"
+        "actlab.cli.training:fit", "train, then test the final weights; logs to MLflow", "training"
     ),
     "validate": Command(
-        "actlab.cli.lifecycle:validate",
+        "actlab.cli.training:validate",
         "run one evaluation epoch on the validation split",
         "training",
     ),
     "test": Command(
-        "actlab.cli.lifecycle:test", "run one evaluation epoch on the test split", "training"
+        "actlab.cli.training:test", "run one evaluation epoch on the test split", "training"
     ),
-    "predict": Command("actlab.cli.lifecycle:predict", "predict the test split", "training"),
+    "predict": Command("actlab.cli.training:predict", "predict the test split", "training"),
     "sweep": Command(
         "actlab.sweep.commands:sweep",
         "run a sweep file's grid of runs (resumable, parallel, failures recorded)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from actlab.cli.argv import option_values
 from actlab.errors import ActlabError
 
 #: Top-level sections of a training config that must be mappings when given.
@@ -75,9 +76,5 @@ def check_config_file(value: str, cwd: Path | None = None) -> None:
 
 def check_config_files(argv: Sequence[str]) -> None:
     """:func:`check_config_file` for every ``--config``/``-c`` value of a command line."""
-    for flag, value in zip(argv, argv[1:], strict=False):
-        if flag in ("-c", "--config"):
-            check_config_file(value)
-    for token in argv:
-        if token.startswith("--config="):
-            check_config_file(token.split("=", 1)[1])
+    for _, value in option_values(argv, "-c", "--config"):
+        check_config_file(value)

@@ -69,8 +69,10 @@ def _loads(value: str) -> object:
     """``value`` as jsonargparse reads a command-line value (YAML); unparsable text stays text."""
     import yaml
 
+    from actlab import yamlfile
+
     try:
-        return yaml.safe_load(value)
+        return yamlfile.safe_load(value)
     except yaml.YAMLError:
         return value
 

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser
 
+from actlab.cli.argv import option_values
 from actlab.errors import unknown_name_message
 
 #: Lines of jsonargparse's explanations that say nothing about the fix.
@@ -163,8 +164,10 @@ def condense_error(message: str, argv: Sequence[str] = ()) -> str:
 def _load_yaml(path: Path) -> Any:
     import yaml
 
+    from actlab import yamlfile
+
     try:
-        return yaml.safe_load(path.read_text())
+        return yamlfile.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
 
@@ -174,7 +177,7 @@ def config_trees(argv: Sequence[str], cwd: Path | None = None) -> Iterator[dict[
     ``model:``/``data:`` keys name (relative to the config that names them, as jsonargparse
     resolves them), then ``--model FILE``/``--data FILE``."""
     cwd = cwd or Path.cwd()
-    for flag, value in zip(argv, argv[1:], strict=False):
+    for flag, value in option_values(argv, "-c", "--config", "--model", "--data"):
         if flag in ("-c", "--config"):
             path = cwd / value
             tree = _load_yaml(path)
@@ -223,14 +226,9 @@ def unknown_option_message(name: str, argv: Sequence[str]) -> str:
         section = tree.get(group)
         if isinstance(section, dict):
             class_path = section.get("class_path", class_path)
-    for flag, value in zip(argv, argv[1:], strict=False):
-        if flag in (f"--{group}.class_path", f"--{group}") and not value.endswith(
-            (".yaml", ".yml")
-        ):
+    for _, value in option_values(argv, f"--{group}.class_path", f"--{group}"):
+        if not value.endswith((".yaml", ".yml")):
             class_path = value
-    for token in argv:
-        if token.startswith((f"--{group}.class_path=", f"--{group}=")):
-            class_path = token.split("=", 1)[1]
     cls: type = ClassificationModule if group == "model" else ActlabDataModule
     if class_path:
         module, _, attr = class_path.rpartition(".")

@@ -66,13 +66,13 @@ PRELOAD = (
     "PIL.Image",
     "rich",
     "actlab.cli",
-    "actlab.cli.lifecycle",
+    "actlab.cli.training",
     "actlab.activations",
     "actlab.data",
     "actlab.models",
     "actlab.tasks",
     "actlab.tracking.callback",
-    "actlab.tracking.resume",
+    "actlab.fit.last_checkpoint",
 )
 #: Seconds a child's process group gets between SIGTERM and SIGKILL when the server shuts down.
 GRACE = 5.0

@@ -137,7 +137,7 @@ def check_cluster(
         )
 
 
-def check_accelerator(runs: list[Any], gpus: float) -> None:
+def check_gpus_per_run(runs: list[Any], gpus: float) -> None:
     """A run configured for a GPU needs ``--gpus-per-run`` > 0 (Ray hides GPUs otherwise)."""
     if gpus > 0:
         return
@@ -185,7 +185,7 @@ class RayExecutor:
         self._connected = False
 
     def open(self, runner: SweepRunner) -> None:
-        check_accelerator(runner.runs, self.gpus_per_run)
+        check_gpus_per_run(runner.runs, self.gpus_per_run)
         if not ray.is_initialized():
             ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             self._connected = True

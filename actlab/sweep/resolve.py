@@ -5,7 +5,7 @@ unknown option, a bad value or a missing include stops the sweep in one line), a
 sweep and ``actlab report`` identify a run's configuration by :func:`actlab.sweep.spec.config_hash`
 of the config this parser resolves: code defaults filled in, included files read, the seed and
 fold left out. ``actlab fit`` tags its run with the same hash of the config it parsed
-(:mod:`actlab.cli.lifecycle`), so a run made any other way (``--set``, another sweep file, a
+(:mod:`actlab.cli.training`), so a run made any other way (``--set``, another sweep file, a
 continued run) has another hash unless its config is the same.
 
 The parser imports every ``class_path`` (torch, Lightning, timm), so :func:`resolve_runs`
@@ -50,7 +50,7 @@ def _parse_only_cli() -> type:
     from lightning.pytorch.cli import LightningCLI
 
     from actlab.cli.errors import parsing
-    from actlab.cli.lifecycle import ActlabCLI
+    from actlab.cli.training import ActlabCLI
 
     class _ParseOnly(ActlabCLI):
         """``actlab fit``'s parser; stops before seeding, the store or any instance."""

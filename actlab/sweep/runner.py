@@ -64,8 +64,9 @@ if TYPE_CHECKING:
 
 #: Status of a run in the sweep's summary.
 FINISHED, FAILED, SKIPPED = "FINISHED", "FAILED", "SKIPPED"
-#: Tag holding the error of a failed run.
-ERROR_TAG = "sweep.error"
+#: Tag holding why the sweep counts a run failed (the fit's own reason is its ``error`` tag,
+#: :data:`actlab.fit.guards.ERROR_TAG`).
+SWEEP_ERROR_TAG = "sweep.error"
 #: Tag naming the sweep job (one start of one run by one sweep) that made a run.
 JOB_TAG = "sweep.job"
 #: Error of a run skipped because another sweep holds its claim.
@@ -497,7 +498,7 @@ class SweepRunner:
         self.runs = spec.runs(smoke=smoke, overrides=overrides)
         self.progress = progress
         self.executor = executor or LocalExecutor(workers, gpus, timeout=timeout)
-        self._tracking_uri = tracking_uri
+        self._uri = tracking_uri
         self._workdir = workdir
         self._lock = threading.Lock()
         self._resolved: dict[int, Resolved] | None = None
@@ -505,9 +506,9 @@ class SweepRunner:
     @property
     def tracking_uri(self) -> str:
         """The MLflow store of the sweep (resolved on first use, as ``actlab fit`` does)."""
-        if self._tracking_uri is None:
-            self._tracking_uri = default_tracking_uri()
-        return self._tracking_uri
+        if self._uri is None:
+            self._uri = default_tracking_uri()
+        return self._uri
 
     @property
     def workdir(self) -> Path:
@@ -608,7 +609,7 @@ class SweepRunner:
         """A run retried without a checkpoint to resume left its first MLflow run RUNNING: FAILED."""
         for found in self._attempt_runs(client, experiment_id, job):
             if found.info.status == "RUNNING":
-                client.set_tag(found.info.run_id, ERROR_TAG, "its worker was lost; retried")
+                client.set_tag(found.info.run_id, SWEEP_ERROR_TAG, "its worker was lost; retried")
                 client.set_terminated(found.info.run_id, status="FAILED")
 
     def _record_failure(self, client: Any, experiment_id: str, job: Job, error: str) -> None:
@@ -616,12 +617,12 @@ class SweepRunner:
         runs = self._attempt_runs(client, experiment_id, job)
         if runs:
             for found in runs:
-                client.set_tag(found.info.run_id, ERROR_TAG, error)
+                client.set_tag(found.info.run_id, SWEEP_ERROR_TAG, error)
                 if found.info.status != "FAILED":
                     client.set_terminated(found.info.run_id, status="FAILED")
             return
         run = job.run
-        tags = {**run.tags(self.spec.experiment), JOB_TAG: job.job_id, ERROR_TAG: error}
+        tags = {**run.tags(self.spec.experiment), JOB_TAG: job.job_id, SWEEP_ERROR_TAG: error}
         if job.config_hash:
             tags["config_hash"] = job.config_hash
         created = client.create_run(experiment_id, tags=tags, run_name=f"failed {run.name}")

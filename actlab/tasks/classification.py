@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import timm
@@ -37,6 +38,7 @@ from actlab.models.weight_init import WeightInit, init_weights
 from actlab.models.weights import Weights, WeightsSource
 from actlab.tasks.finetune import Trainable
 from actlab.tasks.heads import Head, head_loss, head_outputs
+from actlab.tracking.tracked import TEST_PREFIX
 
 
 def create_backbone(
@@ -332,12 +334,13 @@ class ClassificationModule(LightningModule):
         self.test_metrics = _metrics(num_classes, "test/")
         self.num_classes = num_classes
         self._confusion_counts: dict[str, torch.Tensor] = {}
+        # What the task offers tracking and the CLI: actlab.tracking.tracked.TrackedTask.
         #: Latest confusion counts per stage (``val``, ``test``, ``test_best``), rows = true
-        #: class, summed over DDP ranks; read by the tracking callback.
+        #: class, summed over DDP ranks (counted here, not by torchmetrics: one bincount a batch).
         self.confusion: dict[str, torch.Tensor] = {}
         #: Prefix of test metrics: ``test`` for the final weights, ``test_best`` for the best
-        #: checkpoint (set by the CLI around its second test).
-        self.test_prefix = "test"
+        #: checkpoint (:meth:`testing_as`).
+        self.test_prefix = TEST_PREFIX
 
     def _apply_activation(
         self, activation: str | dict[str, Any] | None, input_shape: tuple[int, ...]
@@ -554,6 +557,16 @@ class ClassificationModule(LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._finish_confusion(self.test_prefix)
+
+    @contextlib.contextmanager
+    def testing_as(self, prefix: str) -> Iterator[None]:
+        """Within the block, test metrics and the test confusion matrix are logged as
+        ``<prefix>/...`` (the CLI tests the best checkpoint as ``test_best``)."""
+        previous, self.test_prefix = self.test_prefix, prefix
+        try:
+            yield
+        finally:
+            self.test_prefix = previous
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

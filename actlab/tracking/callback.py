@@ -3,11 +3,12 @@
 Per epoch: wall time, samples/s, learning rate, best validation accuracy and its epoch,
 time-to-accuracy, validation confusion matrices and the learned parameters of trainable
 activations (004 Fig. 14, 002 Fig. 14). After each test: the test confusion matrix and the
-feature scatter (004 Fig. 11). It also stores the MLflow run id in every checkpoint, so
-``actlab fit --ckpt_path ...`` continues the same run.
+feature scatter (004 Fig. 11). What a checkpoint carries for ``--ckpt_path`` (the run id, the
+epoch's unlogged train metrics) is :class:`actlab.fit.checkpoints.CheckpointStamp`'s.
 
-DDP: confusion counts are computed by the module's torchmetrics (synced over ranks); everything
-written to MLflow is written by global rank 0 only.
+The task is read through :class:`actlab.tracking.tracked.TrackedTask` (a LightningModule of
+another kind gets the timing and activation metrics only). DDP: the task sums its confusion
+counts over the ranks; everything written to MLflow is written by global rank 0 only.
 """
 
 from __future__ import annotations
@@ -19,17 +20,14 @@ from typing import Any, Literal
 import torch
 from lightning import Callback, LightningModule, Trainer
 
-from actlab import compat
 from actlab.tracking import activation_params as ap
 from actlab.tracking.confusion import confusion_csv, confusion_image, confusion_title
 from actlab.tracking.features import feature_scatter_image, has_features, pre_logits, project_2d
-from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger, is_epoch_metric
-from actlab.tracking.store import redact_credentials
+from actlab.tracking.mlflow import ActlabMLFlowLogger, actlab_logger
+from actlab.tracking.tracked import TEST_PREFIX, TrackedTask, provenance_of, tracked
 
 log = logging.getLogger(__name__)
 
-#: Key of actlab's own entry in a Lightning checkpoint.
-CHECKPOINT_KEY = "actlab"
 #: Run tag: ``true`` when the model has trainable activations
 #: (:func:`actlab.activations.is_trainable_activation`), else ``false``.
 TRAINABLE_TAG = "activation_trainable"
@@ -114,7 +112,6 @@ class TrackingCallback(Callback):
         self._samples = 0
         self._overhead = 0.0
         self._monitor: Any = None
-        self._restored: dict[str, Any] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -135,43 +132,6 @@ class TrackingCallback(Callback):
         self.reached = dict(state_dict.get("reached", {}))
         self._initial_state = state_dict.get("initial_activations")
 
-    def on_save_checkpoint(
-        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        train_metrics = train_epoch_metrics(trainer)  # on every rank: values may be synced
-        logger = actlab_logger(trainer)
-        if logger is not None and trainer.is_global_zero:
-            entry: dict[str, Any] = {
-                "mlflow_run_id": logger.run_id,
-                "tracking_uri": redact_credentials(logger.tracking_uri),  # a database URI's
-            }
-            if train_metrics:
-                entry["train_epoch_metrics"] = {
-                    "epoch": trainer.current_epoch,
-                    "metrics": train_metrics,
-                }
-            checkpoint[CHECKPOINT_KEY] = entry
-
-    def on_load_checkpoint(
-        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self._restored = dict(checkpoint.get(CHECKPOINT_KEY) or {})
-
-    def _log_restored_train_metrics(self, trainer: Trainer) -> None:
-        """Log the train metrics a resumed checkpoint holds, unless the run has them already.
-
-        The checkpoint is written at the end of a training epoch, before Lightning logs the
-        epoch's train metrics: a fit killed in between would otherwise never log them.
-        """
-        restored, self._restored = self._restored, {}
-        saved = restored.get("train_epoch_metrics")
-        logger = actlab_logger(trainer)
-        if not saved or logger is None or not trainer.is_global_zero or not logger.resumed:
-            return
-        if not logger.is_run(restored.get("mlflow_run_id")):
-            return
-        logger.log_metrics({**saved["metrics"], "epoch": saved["epoch"]})  # skips logged steps
-
     # -- fit ---------------------------------------------------------------------------------
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -188,11 +148,12 @@ class TrackingCallback(Callback):
         logger = actlab_logger(trainer)
         if logger is not None and trainer.is_global_zero:  # what `actlab report --html` reads
             tags = {TRAINABLE_TAG: str(bool(activations)).lower()}
-            provenance = getattr(getattr(pl_module, "swap_report", None), "provenance", None)
+            task = tracked(pl_module)
+            provenance = provenance_of(task) if task is not None else {}
             for key in ("source_file", "source_sha256"):  # tags: a resumed run may differ
-                if key in (provenance or {}):
+                if key in provenance:
                     tags[f"activation_{key}"] = provenance[key]
-            act_layers = getattr(pl_module, "act_layer_provenance", None) or {}
+            act_layers = task.act_layer_provenance if task is not None else {}
             for act_key, found in act_layers.items():
                 for key in ("source_file", "source_sha256"):
                     if key in found:
@@ -201,7 +162,6 @@ class TrackingCallback(Callback):
         for name, state in (self._initial_state or {}).items():
             if name in self._initial:
                 self._initial[name].load_state_dict(state)
-        self._log_restored_train_metrics(trainer)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = actlab_logger(trainer)
@@ -253,7 +213,8 @@ class TrackingCallback(Callback):
         epoch: int,
     ) -> None:
         logger.log_metrics({**metrics, "epoch": epoch})
-        counts = getattr(pl_module, "confusion", {}).get("val")
+        task = tracked(pl_module)
+        counts = task.confusion.get("val") if task is not None else None
         if counts is not None and is_due(self.confusion_every_n_epochs, epoch, trainer):
             names = class_names(trainer)
             title = f"{confusion_title('validation', counts, epoch)}\n{logger.run_name}"
@@ -280,7 +241,8 @@ class TrackingCallback(Callback):
             metrics.update(ap.summary_metrics(activations, stats))
         logger.log_metrics({**metrics, "epoch": epoch})
         if activations and is_due(self.activation_images_every_n_epochs, epoch, trainer):
-            spec = getattr(pl_module, "activation_name", "")
+            task = tracked(pl_module)
+            spec = task.activation_name if task is not None else type(pl_module).__name__
             self._log_activation_images(logger, activations, epoch, spec)
         every = self.params_every_n_epochs
         if activations and every > 0 and (epoch + 1) % every == 0:
@@ -347,32 +309,35 @@ class TrackingCallback(Callback):
         logger = actlab_logger(trainer)
         if logger is None or not trainer.is_global_zero:
             return
-        prefix = getattr(pl_module, "test_prefix", "test")
+        task = tracked(pl_module)
+        if task is None:  # not an actlab task: Lightning's test metrics only
+            return
+        prefix = task.test_prefix
         step = trainer.current_epoch  # the step Lightning gives the test metrics too
         names = class_names(trainer)
-        counts = getattr(pl_module, "confusion", {}).get(prefix)
+        counts = task.confusion.get(prefix)
         if counts is not None:
-            split = "test" if prefix == "test" else "test, best checkpoint"
-            epoch = (step - 1 if step > 0 else None) if prefix == "test" else self.best_epoch
+            split = "test" if prefix == TEST_PREFIX else "test, best checkpoint"
+            epoch = (step - 1 if step > 0 else None) if prefix == TEST_PREFIX else self.best_epoch
             title = f"{confusion_title(split, counts, epoch)}\n{logger.run_name}"
             logger.log_image(confusion_image(counts, names, title), f"confusion_{prefix}", step)
             logger.log_text(confusion_csv(counts, names), f"confusion/{prefix}.csv")
-        self._log_features(trainer, pl_module, logger, prefix, step, names)
+        self._log_features(trainer, task, logger, prefix, step, names)
         logger.flush()
 
     def _log_features(
         self,
         trainer: Trainer,
-        pl_module: LightningModule,
+        task: TrackedTask,
         logger: ActlabMLFlowLogger,
         prefix: str,
         step: int,
         names: list[str],
     ) -> None:
-        backbone = getattr(pl_module, "backbone", None)
+        backbone = task.backbone
         data = getattr(trainer, "datamodule", None)
         test_set = getattr(data, "test_set", None)
-        if self.feature_scatter == "off" or backbone is None or test_set is None:
+        if self.feature_scatter == "off" or test_set is None:
             return
         if not has_features(backbone):
             return
@@ -393,13 +358,6 @@ class TrackingCallback(Callback):
         title = f"{prefix} features" + (" (PCA)" if projected else "") + f"\n{logger.run_name}"
         image = feature_scatter_image(points, targets.cpu(), names, title)
         logger.log_image(image, f"features_{prefix}", step)
-
-
-def train_epoch_metrics(trainer: Trainer) -> dict[str, float]:
-    """The epoch-level metrics Lightning is about to log at the end of a training epoch
-    (``{}`` outside that window; see :func:`actlab.compat.unlogged_train_epoch_metrics`)."""
-    logged = compat.unlogged_train_epoch_metrics(trainer)
-    return {k: float(v) for k, v in logged.items() if k != "epoch" and is_epoch_metric(k)}
 
 
 def is_due(every: int, epoch: int, trainer: Trainer) -> bool:

@@ -23,6 +23,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.naming import dataset_inputs
+from actlab.tracking.tracked import provenance_of, tracked
 
 #: Top-level config keys that are not hyperparameters.
 _SKIP_KEYS = {"config", "subcommand"}
@@ -71,14 +72,16 @@ def used_model_params(model: Any) -> dict[str, Any]:
         params["model.num_classes"] = int(hparams["num_classes"])
     if "input_shape" in hparams:
         params["model.input_shape"] = list(hparams["input_shape"])
-    if hasattr(model, "activation_name"):
-        params["model.activation"] = model.activation_name
-        params["model.activation_swapped"] = hparams.get("activation") is not None
-    provenance = getattr(getattr(model, "swap_report", None), "provenance", None) or {}
+    task = tracked(model)
+    if task is None:
+        return params
+    params["model.activation"] = task.activation_name
+    params["model.activation_swapped"] = hparams.get("activation") is not None
+    provenance = provenance_of(task)
     for key in ("given", "origin", "class"):
         if key in provenance:
             params[f"model.activation_{key}"] = provenance[key]
-    for act_key, found in (getattr(model, "act_layer_provenance", None) or {}).items():
+    for act_key, found in task.act_layer_provenance.items():
         for key in ("origin", "class"):
             params[f"model.backbone_kwargs.{act_key}_{key}"] = found[key]
     return params

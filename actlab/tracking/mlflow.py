@@ -58,7 +58,7 @@ def actlab_logger(trainer: Any) -> ActlabMLFlowLogger | None:
     return None
 
 
-class ActlabMLFlowLogger(MLFlowLogger):
+class ActlabMLFlowLogger(compat.MLFlowLoggerState, MLFlowLogger):
     """Lightning's MLflow logger with actlab's defaults.
 
     - The tracking URI is resolved when the logger is built (``MLFLOW_TRACKING_URI`` wins, else
@@ -121,7 +121,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         )
         if description:
             self.tags = {**self.tags, DESCRIPTION_TAG: description}
-        self._mlflow_client = ResilientClient(self._mlflow_client, uri)
+        self._pl_mlflow_client = ResilientClient(self._pl_mlflow_client, uri)
         self._resumed = run_id is not None
         self._logged_steps: dict[str, set[int]] = {}
         #: metric steps waiting in the spool when the resumed run first looked (read once).
@@ -136,52 +136,52 @@ class ActlabMLFlowLogger(MLFlowLogger):
     @rank_zero_experiment
     def experiment(self) -> Any:
         """The (spooling) MLflow client; a resumed run is marked ``RUNNING`` on first use."""
-        client = self._mlflow_client
-        if self._initialized:
+        client = self._pl_mlflow_client
+        if self._pl_initialized:
             return client
-        if is_pending_run_id(self._run_id):  # resuming a run the server may not have yet
-            self._pending_id = self._run_id
-            client.send(self._run_id)
-            self._run_id = client.resolve(self._run_id)
-        if is_pending_run_id(self._run_id):
-            self._initialized = True
+        if is_pending_run_id(self._pl_run_id):  # resuming a run the server may not have yet
+            self._pending_id = self._pl_run_id
+            client.send(self._pl_run_id)
+            self._pl_run_id = client.resolve(self._pl_run_id)
+        if is_pending_run_id(self._pl_run_id):
+            self._pl_initialized = True
         else:
             try:
                 compat.create_mlflow_run(self)
             except Exception as err:  # noqa: BLE001 - an unreachable server is not fatal
                 if not is_outage(err):
                     raise
-                if self._run_id is None:
+                if self._pl_run_id is None:
                     self._start_pending_run()
                 else:
                     log.warning(
                         "tracking server %s unreachable: run %s's writes are kept in %s",
-                        self._tracking_uri,
-                        self._run_id,
+                        self._pl_tracking_uri,
+                        self._pl_run_id,
                         spool_dir(),
                     )
                 client.offline = True
-                self._initialized = True
+                self._pl_initialized = True
         if self._resumed:
-            client.update_run(self._run_id, status="RUNNING")
+            client.update_run(self._pl_run_id, status="RUNNING")
         return client
 
     def _start_pending_run(self) -> None:
         from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
         tags = dict(self.tags or {})
-        if self._run_name is not None:
-            tags[MLFLOW_RUN_NAME] = self._run_name
+        if self._pl_run_name is not None:
+            tags[MLFLOW_RUN_NAME] = self._pl_run_name
         tags = compat.resolve_run_tags(tags)
-        self._run_id = self._mlflow_client.create_pending_run(
-            self._experiment_name, self._artifact_location, tags
+        self._pl_run_id = self._pl_mlflow_client.create_pending_run(
+            self._pl_experiment_name, self._pl_artifact_location, tags
         )
-        self._pending_id = self._run_id
+        self._pending_id = self._pl_run_id
         log.warning(
             "tracking server %s unreachable: training on; run %s is kept in %s and created on "
             "the server when it answers (or by `actlab sync`)",
-            self._tracking_uri,
-            self._run_id,
+            self._pl_tracking_uri,
+            self._pl_run_id,
             spool_dir(),
         )
 
@@ -189,9 +189,9 @@ class ActlabMLFlowLogger(MLFlowLogger):
     def run_id(self) -> str | None:
         """The run's id: the server's, or ``pending-<hex>`` while the server has not created it."""
         _ = self.experiment
-        if is_pending_run_id(self._run_id):
-            self._run_id = self._mlflow_client.resolve(self._run_id)
-        return self._run_id
+        if is_pending_run_id(self._pl_run_id):
+            self._pl_run_id = self._pl_mlflow_client.resolve(self._pl_run_id)
+        return self._pl_run_id
 
     @property
     def pending(self) -> bool:
@@ -201,12 +201,12 @@ class ActlabMLFlowLogger(MLFlowLogger):
     @property
     def run_name(self) -> str | None:
         """The run's name (``None`` until the CLI or the config names it)."""
-        return self._run_name
+        return self._pl_run_name
 
     @property
     def experiment_name(self) -> str:
         """The run's MLflow experiment."""
-        return self._experiment_name
+        return self._pl_experiment_name
 
     @property
     def name(self) -> str:
@@ -232,10 +232,10 @@ class ActlabMLFlowLogger(MLFlowLogger):
 
     def resume(self, run_id: str) -> None:
         """Continue the existing run ``run_id`` (before the run is first used)."""
-        if self._initialized and self._run_id != run_id:
-            msg = f"cannot resume run {run_id}: this logger already writes to run {self._run_id}"
+        if self._pl_initialized and self._pl_run_id != run_id:
+            msg = f"cannot resume run {run_id}: this logger already writes to run {self._pl_run_id}"
             raise RuntimeError(msg)
-        self._run_id = run_id
+        self._pl_run_id = run_id
         self._resumed = True
 
     def is_run(self, run_id: str | None) -> bool:
@@ -243,7 +243,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         if run_id is None:
             return False
         return run_id in (self.run_id, self._pending_id) or (
-            self._mlflow_client.resolve(run_id) == self.run_id
+            self._pl_mlflow_client.resolve(run_id) == self.run_id
         )
 
     def _spooled(self) -> tuple[dict[str, str], dict[str, set[int]]]:
@@ -253,7 +253,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
         for run_id in dict.fromkeys([self._pending_id, self.run_id]):
             if run_id is None:
                 continue
-            spooled_params, spooled_steps = self._mlflow_client.spooled(run_id)
+            spooled_params, spooled_steps = self._pl_mlflow_client.spooled(run_id)
             params.update(spooled_params)
             for key, values in spooled_steps.items():
                 steps.setdefault(key, set()).update(values)
@@ -271,7 +271,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
             return 0
         if self._metric_queue:
             self.send_metrics()
-        return self._mlflow_client.flush()
+        return self._pl_mlflow_client.flush()
 
     @rank_zero_only
     def log_image(self, image: Any, key: str, step: int) -> None:
@@ -336,7 +336,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
     @property
     def tracking_uri(self) -> str:
         """The resolved tracking URI."""
-        return self._tracking_uri
+        return self._pl_tracking_uri
 
     @property
     def save_dir(self) -> str:
@@ -355,15 +355,17 @@ class ActlabMLFlowLogger(MLFlowLogger):
         ``run_name``, ``experiment`` and ``description`` apply only where the config gives
         none; ``tags`` set in the config win over these.
         """
-        if self._initialized or self._run_id is not None:
+        if self._pl_initialized or self._pl_run_id is not None:
             return
-        if self._run_name is None:
-            self._run_name = run_name
+        if self._pl_run_name is None:
+            self._pl_run_name = run_name
         if experiment and self._experiment_unnamed:
-            self._experiment_name = check_experiment_name(experiment)  # e.g. a config's stem
+            self._pl_experiment_name = check_experiment_name(experiment)  # e.g. a config's stem
             self._experiment_unnamed = False
             if not self._explicit_artifact_location:
-                self._artifact_location = default_artifact_location(self._tracking_uri, experiment)
+                self._pl_artifact_location = default_artifact_location(
+                    self._pl_tracking_uri, experiment
+                )
         if description:
             tags = {**tags, DESCRIPTION_TAG: description}
         self.tags = {**{k: str(v) for k, v in tags.items()}, **(self.tags or {})}
@@ -444,7 +446,7 @@ class ActlabMLFlowLogger(MLFlowLogger):
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
         """Send the spool, then end the run ``FINISHED`` (or ``FAILED`` after an exception)."""
-        if not self._initialized:
+        if not self._pl_initialized:
             return
         status = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}.get(
             status, status

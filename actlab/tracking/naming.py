@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actlab.tracking.tracked import tracked
+
 #: Tag of the data module's seed (its split), set when it is not the run's ``seed`` tag.
 DATA_SEED_TAG = "data.seed"
 #: MLflow's tag for a run's description (the markdown the run page shows).
@@ -86,7 +88,8 @@ def describe_run(logger: Any, model: Any, datamodule: Any, config: Any) -> None:
     """Name, tag, describe and place ``logger``'s run before it is created (CLI ``before_*``)."""
     hparams = getattr(model, "hparams", {}) or {}
     backbone = str(hparams.get("backbone", type(model).__name__))
-    activation = str(getattr(model, "activation_name", "native"))
+    task = tracked(model)
+    activation = task.activation_name if task is not None else "native"
     head = hparams.get("head")
     dataset = str(getattr(datamodule, "name", type(datamodule).__name__))
     files = [str(f) for f in (config.get("config") or [])] if hasattr(config, "get") else []

@@ -470,7 +470,7 @@ class ResilientClient:
 
     def __init__(self, client: Any, tracking_uri: str, spool_root: Path | None = None) -> None:
         self._client = client
-        self._tracking_uri = tracking_uri
+        self._uri = tracking_uri
         self._spool_root = spool_root
         self._spools: dict[str, Spool] = {}
         self._remote = tracking_uri.startswith(("http://", "https://"))
@@ -485,11 +485,11 @@ class ResilientClient:
         from mlflow.tracking import MlflowClient
 
         self.__dict__.update(state)
-        self._client = MlflowClient(self._tracking_uri)
+        self._client = MlflowClient(self._uri)
 
     @property
     def tracking_uri(self) -> str:
-        return self._tracking_uri
+        return self._uri
 
     # -- reads and run creation: to the server, errors raised --------------------------------
 
@@ -605,7 +605,7 @@ class ResilientClient:
                 self.offline = True
                 log.warning(
                     "tracking server %s unreachable (%s); keeping run %s's writes in %s",
-                    redact_credentials(self._tracking_uri),
+                    redact_credentials(self._uri),
                     type(err).__name__,
                     args[0],
                     spool.path,
@@ -644,7 +644,7 @@ class ResilientClient:
 
     def spool(self, run_id: str) -> Spool:
         if run_id not in self._spools:
-            self._spools[run_id] = Spool(run_id, self._tracking_uri, self._spool_root)
+            self._spools[run_id] = Spool(run_id, self._uri, self._spool_root)
         return self._spools[run_id]
 
     def create_pending_run(

@@ -10,7 +10,7 @@ from tests.helpers import REPO
 
 PROBE = """
 import warnings
-import actlab.cli.lifecycle  # installs the filters, as every training command does
+import actlab.cli.training  # installs the filters, as every training command does
 from actlab.cli.quiet import quiet_third_party
 quiet_third_party()  # again: nothing more
 from lightning.pytorch.utilities._pytree import _tree_flatten

@@ -196,7 +196,8 @@ LIGHT = ["actlab/sweep/report.py", "actlab/tracking/resilience.py", "actlab/trac
          "actlab/cli/__init__.py", "actlab/cli/commands.py", "actlab/cli/ui.py",
          "actlab/cli/parsing.py", "actlab/cli/sync.py", "actlab/cli/config_files.py",
          "actlab/sweep/stats.py", "actlab/sweep/spec.py", "actlab/yamlfile.py",
-         "actlab/cli/early_options.py", "actlab/cli/packaged_configs.py"]  # fmt: skip
+         "actlab/cli/early_options.py", "actlab/cli/packaged_configs.py",
+         "actlab/tracking/tracked.py", "actlab/cli/argv.py"]  # fmt: skip
 HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")
 
 

@@ -21,7 +21,7 @@ def actlab_lines(err: str) -> list[str]:
 def test_a_second_sigterm_while_the_first_is_handled_leaves_the_run_failed(
     mlruns: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.lifecycle_helpers.SignalTwice"]
+    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.fit_helpers.SignalTwice"]
     assert run_actlab(args) == 143
     (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FAILED" and run.data.tags["error"] == "stopped by SIGTERM"
@@ -32,7 +32,7 @@ def test_a_second_sigterm_while_the_first_is_handled_leaves_the_run_failed(
 def test_lightnings_sigterm_exception_never_exits_0(
     mlruns: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.lifecycle_helpers.LightningStopsOnSigterm"]
+    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.fit_helpers.LightningStopsOnSigterm"]
     assert run_actlab(args) == 143
     (run,) = all_runs(tracking_uri(mlruns))
     assert run.info.status == "FAILED" and run.data.tags["error"] == "stopped by SIGTERM"
@@ -41,7 +41,7 @@ def test_lightnings_sigterm_exception_never_exits_0(
 
 
 def test_a_bug_has_an_exit_status_of_its_own(mlruns: Path, capsys: pytest.CaptureFixture) -> None:
-    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.lifecycle_helpers.Bug"]
+    args = [*ONE_EPOCH, "--trainer.callbacks+=tests.fit_helpers.Bug"]
     assert run_actlab(args) == 70  # not 1: that is "training diverged"
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: a bug in a callback" in err

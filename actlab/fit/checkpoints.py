@@ -1,10 +1,14 @@
-"""Which checkpoint a fit resumes, and whether a file is a checkpoint of this configuration.
+"""The checkpoint contract: what actlab writes into every checkpoint, and reading it back.
 
-Every checkpoint an ``actlab fit`` writes carries its *fit config*: the resolved config without
-the keys that only say how long or how visibly to train (:data:`RESUME_ONLY_KEYS`), and its
-hash (:class:`ConfigStamp`). ``--ckpt_path last`` picks the newest ``last.ckpt`` under
-``mlruns/`` whose stamp has this fit's experiment and hash; a given path must hold a checkpoint
-of the same fit config, or the fit stops with the keys that differ. Files are read with
+Every checkpoint an ``actlab fit`` writes has one entry of its own, ``checkpoint["actlab"]``
+(:data:`CHECKPOINT_KEY`, written by :class:`CheckpointStamp`): the MLflow run and tracking URI
+that wrote it, the *fit config* (the resolved config without the keys that only say how long or
+how visibly to train, :data:`RESUME_ONLY_KEYS`) and its :func:`fit_hash`, the run's
+``config_hash`` tag, what the run was continued from, and the epoch's train metrics Lightning
+had not logged yet. ``--ckpt_path last`` picks the newest ``last.ckpt`` under ``mlruns/`` whose
+entry has this fit's experiment and fit hash; a given path must hold a checkpoint of the same
+fit config, or the fit stops with the keys that differ. Checkpoints written before the entry
+was one (``actlab_config`` beside ``actlab``, :data:`LEGACY_CONFIG_KEY`) are read too. Files are read with
 ``torch.load(weights_only=True)``: a checkpoint (like a CIFAR pickle) can hold code, so load only
 files you trust; actlab never loads one that needs more than tensors and plain data.
 """
@@ -22,11 +26,15 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
+from actlab import compat
 from actlab.errors import ActlabError
-from actlab.tracking.store import mlruns_dir
+from actlab.tracking.mlflow import actlab_logger, is_epoch_metric
+from actlab.tracking.store import mlruns_dir, redact_credentials
 
-#: Key of the fit config stamp in a Lightning checkpoint.
-CONFIG_KEY = "actlab_config"
+#: Key of actlab's entry in a Lightning checkpoint (the only one actlab writes).
+CHECKPOINT_KEY = "actlab"
+#: Where checkpoints of actlab <= 0.6 kept the fit config (read, never written).
+LEGACY_CONFIG_KEY = "actlab_config"
 #: Checkpoint file names ``--ckpt_path last`` looks for (``last-v1.ckpt`` after a name clash).
 LAST_PATTERNS = ("last.ckpt", "last-v*.ckpt")
 #: Flat config keys (``fnmatch`` patterns) a resumed fit may change: how long, where and how
@@ -84,8 +92,11 @@ def fit_config(flat: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def config_hash(config: Mapping[str, str]) -> str:
-    """Short hash of a :func:`fit_config`."""
+def fit_hash(config: Mapping[str, str]) -> str:
+    """Short hash (12 hex digits) of a :func:`fit_config`: which checkpoints a fit may resume.
+
+    Not the run's ``config_hash`` tag (:func:`actlab.sweep.spec.resolved_hash`, 16 hex digits),
+    which also leaves out the seed and says which runs are replicates of one configuration."""
     text = json.dumps(dict(sorted(config.items())), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -162,12 +173,25 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return content
 
 
+def entry_of(content: Mapping[str, Any]) -> dict[str, Any]:
+    """actlab's entry of a checkpoint's ``content`` (``{}`` for a checkpoint not written by
+    actlab); a legacy :data:`LEGACY_CONFIG_KEY` stamp is merged in under today's names."""
+    entry = content.get(CHECKPOINT_KEY)
+    entry = dict(entry) if isinstance(entry, Mapping) else {}
+    legacy = content.get(LEGACY_CONFIG_KEY)
+    if isinstance(legacy, Mapping):
+        names = {"hash": "fit_hash", "config": "fit_config"}
+        for key, value in legacy.items():
+            entry.setdefault(names.get(key, key), value)
+    return entry
+
+
 def checkpoint_fit_config(content: Mapping[str, Any]) -> dict[str, str] | None:
-    """The fit config stamped into a checkpoint by :class:`ConfigStamp` (``None`` if absent)."""
-    stamp = content.get(CONFIG_KEY)
-    if not isinstance(stamp, Mapping) or not isinstance(stamp.get("config"), Mapping):
+    """The fit config stamped into a checkpoint by :class:`CheckpointStamp` (``None`` if absent)."""
+    config = entry_of(content).get("fit_config")
+    if not isinstance(config, Mapping):
         return None
-    return {str(k): str(v) for k, v in stamp["config"].items()}
+    return {str(k): str(v) for k, v in config.items()}
 
 
 def model_differences(content: Mapping[str, Any], ours: Mapping[str, str]) -> dict[str, str]:
@@ -195,33 +219,31 @@ class Checkpoint:
     tracking_uri: str | None
     #: The config hash of the run that wrote it (its fit config hash for older checkpoints).
     config_hash: str | None = None
-    #: What that run was continued from (:attr:`ConfigStamp.continued_from`).
+    #: What that run was continued from (:attr:`CheckpointStamp.continued_from`).
     continued_from: dict[str, Any] | None = None
 
 
 def checkpoint_of(path: Path, content: Mapping[str, Any]) -> Checkpoint:
     """Where ``content`` (read from ``path``) was written: its epoch, run id and tracking URI."""
-    entry = content.get("actlab") or {}
+    entry = entry_of(content)
     epoch = content.get("epoch")
-    stamp = content.get(CONFIG_KEY) or {}
-    continued = stamp.get("continued_from") if isinstance(stamp, Mapping) else None
+    continued = entry.get("continued_from")
     return Checkpoint(
         path=path,
         epoch=int(epoch) if isinstance(epoch, int) else None,
         run_id=entry.get("mlflow_run_id") or None,
         tracking_uri=entry.get("tracking_uri") or None,
-        config_hash=(stamp.get("config_hash") or stamp.get("hash") or None)
-        if isinstance(stamp, Mapping)
-        else None,
+        config_hash=entry.get("config_hash") or entry.get("fit_hash") or None,
         continued_from=dict(continued) if isinstance(continued, Mapping) else None,
     )
 
 
 def find_last_checkpoint(
-    experiment: str | None, fit_hash: str, root: Path | None = None
+    experiment: str | None, hash_: str, root: Path | None = None
 ) -> Path | None:
     """The newest ``last.ckpt`` under ``<root>/<experiment id>/<run id>/checkpoints/`` stamped
-    with ``experiment`` and ``fit_hash``; checkpoints of other fits are left alone."""
+    with ``experiment`` and the :func:`fit_hash` ``hash_``; checkpoints of other fits are left
+    alone."""
     root = root or mlruns_dir()
     found = [p for pattern in LAST_PATTERNS for p in root.glob(f"*/*/checkpoints/{pattern}")]
     for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
@@ -229,8 +251,8 @@ def find_last_checkpoint(
             content = read_checkpoint(path)
         except CheckpointError:
             continue  # a damaged last.ckpt of another fit is not ours to report
-        stamp = content.get(CONFIG_KEY) or {}
-        if stamp.get("hash") == fit_hash and stamp.get("experiment") == experiment:
+        entry = entry_of(content)
+        if entry.get("fit_hash") == hash_ and entry.get("experiment") == experiment:
             return path
     return None
 
@@ -249,9 +271,15 @@ def check_same_fit(path: Path, content: Mapping[str, Any], ours: Mapping[str, st
         raise CheckpointError(msg)
 
 
-class ConfigStamp(Callback):
-    """Writes the fit config and its hash into every checkpoint (key :data:`CONFIG_KEY`), with
-    the run's config hash (the tag ``config_hash``) and what the run was continued from.
+class CheckpointStamp(Callback):
+    """Writes actlab's entry (:data:`CHECKPOINT_KEY`) into every checkpoint, and on resume logs
+    the train metrics the checkpoint holds that the run never received.
+
+    The entry: ``mlflow_run_id`` and ``tracking_uri`` (credentials removed) of the run, so
+    ``--ckpt_path`` continues it; ``experiment``, ``fit_config`` and ``fit_hash``, so a checkpoint
+    is only resumed by the same fit; the run's ``config_hash`` and ``continued_from``; and
+    ``train_epoch_metrics``: the checkpoint is written at the end of a training epoch, before
+    Lightning logs the epoch's train metrics, so a fit killed in between logs them on resume.
 
     Args:
         experiment: the MLflow experiment of the fit (``None`` without an MLflow logger).
@@ -270,17 +298,52 @@ class ConfigStamp(Callback):
     ) -> None:
         self.experiment = experiment
         self.config = dict(config)
-        self.hash = config_hash(self.config)
+        self.fit_hash = fit_hash(self.config)
         self.run_config_hash = run_config_hash
         self.continued_from = dict(continued_from) if continued_from is not None else None
+        self._restored: dict[str, Any] = {}
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint[CONFIG_KEY] = {
+        train_metrics = train_epoch_metrics(trainer)  # on every rank: values may be synced
+        entry: dict[str, Any] = {
             "experiment": self.experiment,
-            "hash": self.hash,
-            "config": self.config,
+            "fit_hash": self.fit_hash,
+            "fit_config": self.config,
             "config_hash": self.run_config_hash,
             "continued_from": self.continued_from,
         }
+        logger = actlab_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            entry["mlflow_run_id"] = logger.run_id
+            entry["tracking_uri"] = redact_credentials(logger.tracking_uri)  # a database URI's
+            if train_metrics:
+                entry["train_epoch_metrics"] = {
+                    "epoch": trainer.current_epoch,
+                    "metrics": train_metrics,
+                }
+        checkpoint[CHECKPOINT_KEY] = entry
+
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._restored = entry_of(checkpoint)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Log the train metrics the resumed checkpoint holds, unless the run has them already."""
+        restored, self._restored = self._restored, {}
+        saved = restored.get("train_epoch_metrics")
+        logger = actlab_logger(trainer)
+        if not saved or logger is None or not trainer.is_global_zero or not logger.resumed:
+            return
+        if not logger.is_run(restored.get("mlflow_run_id")):
+            return
+        logger.log_metrics({**saved["metrics"], "epoch": saved["epoch"]})  # skips logged steps
+
+
+def train_epoch_metrics(trainer: Trainer) -> dict[str, float]:
+    """The epoch-level metrics Lightning is about to log at the end of a training epoch
+    (``{}`` outside that window; see :func:`actlab.compat.unlogged_train_epoch_metrics`)."""
+    logged = compat.unlogged_train_epoch_metrics(trainer)
+    return {k: float(v) for k, v in logged.items() if k != "epoch" and is_epoch_metric(k)}

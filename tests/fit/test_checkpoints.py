@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning import Trainer
 
-from actlab.tracking import checkpoints as ck
+from actlab.fit import checkpoints as ck
 
 
 def test_fit_config_leaves_out_only_how_long_where_and_how_visibly() -> None:
@@ -26,9 +27,9 @@ def test_fit_config_leaves_out_only_how_long_where_and_how_visibly() -> None:
         "trainer.precision",
     ]  # fmt: skip
     longer = ck.fit_config({**flat, "trainer.max_epochs": 50, "ckpt_path": None})
-    assert ck.config_hash(longer) == ck.config_hash(config)
+    assert ck.fit_hash(longer) == ck.fit_hash(config)
     other = ck.fit_config({**flat, "data.batch_size": 64})
-    assert ck.config_hash(other) != ck.config_hash(config)
+    assert ck.fit_hash(other) != ck.fit_hash(config)
     assert ck.differing_keys(config, other) == ["data.batch_size"]
 
 
@@ -79,11 +80,14 @@ def test_read_checkpoint_truncated_unsafe_and_foreign(tmp_path: Path) -> None:
 
 
 def test_last_is_the_newest_checkpoint_of_this_experiment_and_hash(tmp_path: Path) -> None:
-    def write(run: str, experiment: str, fit_hash: str, age: float) -> Path:
+    def write(run: str, experiment: str, fit_hash: str, age: float, legacy: bool = False) -> Path:
         folder = tmp_path / "1" / run / "checkpoints"
         folder.mkdir(parents=True)
-        stamp = {"experiment": experiment, "hash": fit_hash, "config": {}}
-        path = lightning_like(folder / "last.ckpt", **{ck.CONFIG_KEY: stamp})
+        if legacy:  # actlab <= 0.6: the fit config in a second entry
+            entry = {ck.LEGACY_CONFIG_KEY: {"experiment": experiment, "hash": fit_hash}}
+        else:
+            entry = {ck.CHECKPOINT_KEY: {"experiment": experiment, "fit_hash": fit_hash}}
+        path = lightning_like(folder / "last.ckpt", **entry)
         os.utime(path, (time.time() - age, time.time() - age))
         return path
 
@@ -95,3 +99,30 @@ def test_last_is_the_newest_checkpoint_of_this_experiment_and_hash(tmp_path: Pat
     assert ck.find_last_checkpoint("e", "h1", root=tmp_path) == old
     assert ck.find_last_checkpoint("e", "h2", root=tmp_path) == newest_other_hash
     assert ck.find_last_checkpoint("e", "h3", root=tmp_path) is None
+    legacy = write("f", "e", "h4", age=3, legacy=True)
+    assert ck.find_last_checkpoint("e", "h4", root=tmp_path) == legacy
+
+
+def test_a_checkpoint_has_one_actlab_entry_and_older_ones_still_read() -> None:
+    """What ``CheckpointStamp`` writes is one entry; a checkpoint of actlab <= 0.6 (the fit
+    config under ``actlab_config`` beside ``actlab``) reads the same through ``entry_of``."""
+    stamp = ck.CheckpointStamp("e", {"model.backbone": '"mlp"'}, "c" * 16, {"epoch": 2})
+    written: dict = {}
+    stamp.on_save_checkpoint(Trainer(logger=False, enable_progress_bar=False), None, written)
+    assert list(written) == [ck.CHECKPOINT_KEY]
+    entry = written[ck.CHECKPOINT_KEY]
+    assert entry["fit_hash"] == ck.fit_hash({"model.backbone": '"mlp"'})
+    legacy = {
+        "actlab": {"mlflow_run_id": "r1", "tracking_uri": "sqlite:///x.db"},
+        ck.LEGACY_CONFIG_KEY: {
+            "experiment": "e",
+            "hash": entry["fit_hash"],
+            "config": entry["fit_config"],
+            "config_hash": "c" * 16,
+            "continued_from": {"epoch": 2},
+        },
+        "epoch": 4,
+    }
+    assert ck.checkpoint_fit_config(legacy) == ck.checkpoint_fit_config(written)
+    found = ck.checkpoint_of(Path("x.ckpt"), legacy)
+    assert (found.run_id, found.config_hash, found.continued_from) == ("r1", "c" * 16, {"epoch": 2})

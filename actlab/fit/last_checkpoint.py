@@ -1,6 +1,7 @@
 """Resuming a fit: the checkpoint callback whose ``last.ckpt`` always holds the latest epoch.
 
-Which checkpoint a fit resumes, and checking it, is :mod:`actlab.tracking.checkpoints`.
+Which checkpoint a fit resumes is :mod:`actlab.fit.resume`; what a checkpoint holds,
+:mod:`actlab.fit.checkpoints`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class ResumableCheckpoint(ModelCheckpoint):
     so a fit killed after a few epochs without improvement would resume from an older epoch and
     log those epochs again. Here ``last.ckpt`` is rewritten after every validation that runs
     inside an epoch and at the end of every training epoch, after the epoch's hooks: then
-    :class:`~actlab.tracking.callback.TrackingCallback` can store the epoch's train metrics,
+    :class:`~actlab.fit.checkpoints.CheckpointStamp` can store the epoch's train metrics,
     which Lightning sends to the logger only after the checkpoint is written.
     """
 

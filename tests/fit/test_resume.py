@@ -1,0 +1,141 @@
+"""`--ckpt_path last` through the CLI: which run a fit continues, and the kill -9 soak."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import (
+    ONE_EPOCH,
+    REPO,
+    actlab_subprocess,
+    all_runs,
+    error_lines,
+    process_group,
+    run_actlab,
+    tracking_uri,
+)
+
+# -- the soak test: kill -9 at random points, resume, every epoch logged once ------------------
+
+
+def wait_for_last_ckpt(
+    mlruns: Path, after: float, proc: subprocess.Popen, timeout: float = 300
+) -> float:
+    """Wait until a ``last.ckpt`` under ``mlruns`` is written after ``after``; returns its mtime."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        times = [p.stat().st_mtime for p in mlruns.glob("*/*/checkpoints/last.ckpt")]
+        if times and max(times) > after:
+            return max(times)
+        assert proc.poll() is None, f"the fit ended ({proc.returncode}) before a new last.ckpt"
+        time.sleep(0.02)
+    raise TimeoutError(f"no new last.ckpt under {mlruns}")
+
+
+def test_ckpt_last_never_touches_another_config_or_a_finished_run(mlruns: Path, capsys) -> None:
+    uri = tracking_uri(mlruns)
+    assert run_actlab(ONE_EPOCH) == 0
+    (finished,) = all_runs(uri)
+    run_id = finished.info.run_id
+    digits = [*ONE_EPOCH, "--data", "actlab.data.DigitsDataModule", "--ckpt_path", "last"]
+    capsys.readouterr()
+    assert run_actlab(digits) == 2  # the WDBC checkpoint is not this config's
+    assert "no last.ckpt of this configuration" in error_lines(capsys.readouterr().err)[0]
+
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
+    note = capsys.readouterr().err
+    assert f"run {run_id} (mlp-relu-wdbc) is FINISHED and a finished run is never changed" in note
+    runs = {r.info.run_id: r for r in all_runs(uri)}
+    assert len(runs) == 2
+    old = runs[run_id]
+    assert old.info.status == "FINISHED" and old.info.end_time == finished.info.end_time
+    assert old.data.tags == finished.data.tags and old.data.metrics == finished.data.metrics
+    (new,) = (r for r in runs.values() if r.info.run_id != run_id)
+    assert new.info.status == "FINISHED" and new.data.tags["continued_from"] == run_id
+    client = MlflowClient(uri)
+    assert [m.step for m in client.get_metric_history(new.info.run_id, "val/acc")] == [1]
+
+
+def test_ckpt_last_resumes_the_failed_run_and_names_it(mlruns: Path, capsys) -> None:
+    crash = ["--trainer.callbacks+=tests.tracking.helpers.FailAfterSteps"]
+    # WDBC: 12 training batches an epoch, so this fails in epoch 1, after epoch 0's last.ckpt
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", *crash,
+                       "--trainer.callbacks.init_args.steps", "14"]) == 70  # a bug's status  # fmt: skip
+    (failed,) = all_runs(tracking_uri(mlruns))
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["error"] == "RuntimeError: boom: test-only crash"
+    capsys.readouterr()
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        f"actlab: resuming run {failed.info.run_id} (mlp-relu-wdbc), FAILED, from" in captured.err
+    )
+    assert f"{failed.info.run_id}  (mlp-relu-wdbc)" in captured.out  # the summary: no "(None)"
+    (resumed,) = all_runs(tracking_uri(mlruns))
+    assert resumed.info.run_id == failed.info.run_id and resumed.info.status == "FINISHED"
+
+
+# -- 17.3: a non-finite loss stops the fit ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path: Path) -> None:
+    import random
+
+    seed = int(os.environ.get("ACTLAB_SOAK_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"soak seed {seed}: replay with ACTLAB_SOAK_SEED={seed}")
+    rng = random.Random(seed)
+    epochs = 8
+    mlruns = tmp_path / "mlruns"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "ACTLAB_MLRUNS": str(mlruns),
+        "MLFLOW_TRACKING_URI": "",
+    }
+    args = [*ONE_EPOCH, "--trainer.max_epochs", str(epochs)]
+    epoch_seconds = None
+    for kill_round in range(3):
+        resume = [] if kill_round == 0 else ["--ckpt_path", "last"]
+        started = time.time()
+        with process_group([sys.executable, "-m", "actlab", *args, *resume], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
+            written = wait_for_last_ckpt(mlruns, started, proc)
+            if epoch_seconds is None:  # one epoch, from two consecutive last.ckpt writes
+                epoch_seconds = wait_for_last_ckpt(mlruns, written, proc) - written
+            delay = rng.uniform(0, 1.5 * epoch_seconds)
+            print(f"round {kill_round}: kill -9 {delay:.2f} s after a last.ckpt write")
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, (
+            f"round {kill_round} ended by itself: {err[-2000:]}"
+        )
+        (run,) = all_runs(tracking_uri(mlruns))
+        assert run.info.status == "RUNNING"  # killed: nobody could end it
+
+    result = actlab_subprocess([*args, "--ckpt_path", "last"], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming run {run.info.run_id} (mlp-relu-wdbc), RUNNING" in result.stderr
+    (final,) = all_runs(tracking_uri(mlruns))
+    assert final.info.run_id == run.info.run_id and final.info.status == "FINISHED"
+    client = MlflowClient(tracking_uri(mlruns))
+    for key in (
+        "train/loss",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "val/best_acc",
+        "time/epoch_seconds",
+    ):
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+        assert steps == list(range(epochs)), (key, steps, f"seed {seed}")
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test/acc")] == [epochs]
