@@ -8,8 +8,8 @@ how visibly to train, :data:`RESUME_ONLY_KEYS`) and its :func:`fit_hash`, the ru
 had not logged yet. ``--ckpt_path last`` picks the newest ``last.ckpt`` under ``mlruns/`` whose
 entry has this fit's experiment and fit hash; a given path must hold a checkpoint of the same
 fit config, or the fit stops with the keys that differ. Checkpoints written before the entry
-was one (``actlab_config`` beside ``actlab``, :data:`LEGACY_CONFIG_KEY`) are read too. Files are read with
-``torch.load(weights_only=True)``: a checkpoint (like a CIFAR pickle) can hold code, so load only
+was one (the fit config under ``actlab_config``, :data:`LEGACY_CONFIG_KEY`) are read too.
+Files are read with ``torch.load(weights_only=True)``: a checkpoint (like a CIFAR pickle) can hold code, so load only
 files you trust; actlab never loads one that needs more than tensors and plain data.
 """
 
@@ -33,7 +33,7 @@ from actlab.tracking.store import mlruns_dir, redact_credentials
 
 #: Key of actlab's entry in a Lightning checkpoint (the only one actlab writes).
 CHECKPOINT_KEY = "actlab"
-#: Where checkpoints of actlab <= 0.6 kept the fit config (read, never written).
+#: Where earlier checkpoints kept the fit config (read, never written).
 LEGACY_CONFIG_KEY = "actlab_config"
 #: Checkpoint file names ``--ckpt_path last`` looks for (``last-v1.ckpt`` after a name clash).
 LAST_PATTERNS = ("last.ckpt", "last-v*.ckpt")

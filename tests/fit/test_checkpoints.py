@@ -83,7 +83,7 @@ def test_last_is_the_newest_checkpoint_of_this_experiment_and_hash(tmp_path: Pat
     def write(run: str, experiment: str, fit_hash: str, age: float, legacy: bool = False) -> Path:
         folder = tmp_path / "1" / run / "checkpoints"
         folder.mkdir(parents=True)
-        if legacy:  # actlab <= 0.6: the fit config in a second entry
+        if legacy:  # earlier versions: the fit config in a second entry
             entry = {ck.LEGACY_CONFIG_KEY: {"experiment": experiment, "hash": fit_hash}}
         else:
             entry = {ck.CHECKPOINT_KEY: {"experiment": experiment, "fit_hash": fit_hash}}
@@ -104,7 +104,7 @@ def test_last_is_the_newest_checkpoint_of_this_experiment_and_hash(tmp_path: Pat
 
 
 def test_a_checkpoint_has_one_actlab_entry_and_older_ones_still_read() -> None:
-    """What ``CheckpointStamp`` writes is one entry; a checkpoint of actlab <= 0.6 (the fit
+    """What ``CheckpointStamp`` writes is one entry; a checkpoint of earlier versions (the fit
     config under ``actlab_config`` beside ``actlab``) reads the same through ``entry_of``."""
     stamp = ck.CheckpointStamp("e", {"model.backbone": '"mlp"'}, "c" * 16, {"epoch": 2})
     written: dict = {}
