@@ -14,14 +14,14 @@ import errno
 import os
 from pathlib import Path
 
+from actlab.tracking.resilience import SQLITE_FULL
+
 #: Exit status of a full disk (``EX_IOERR`` of sysexits.h).
 DISK_FULL = 74
 #: ``errno`` values of a full disk or an exhausted quota.
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: Free bytes under which a file system counts as full (what a failed write leaves is less).
 NEARLY_FULL = 1 << 20
-#: SQLite's message for ``SQLITE_FULL`` (MLflow wraps it, keeping the text).
-SQLITE_FULL = "database or disk is full"
 
 
 def _chain(err: BaseException) -> list[BaseException]:
