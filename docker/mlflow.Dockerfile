@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# [auth]: Flask-WTF, needed by the basic-auth app of the `auth` profile.
+# [auth]: Flask-WTF, needed by the basic-auth app the server runs.
 RUN pip install "mlflow[auth]==${MLFLOW_VERSION}" "psycopg[binary]==${PSYCOPG_VERSION}"
 
 # Non-root; the artifact and auth folders exist in the image so new named volumes are created
@@ -23,5 +23,9 @@ RUN useradd --create-home --uid 1000 mlflow \
 USER mlflow
 WORKDIR /home/mlflow
 
+# Exports the secrets named by *_FILE variables (compose's `secrets:`), then runs the command.
+COPY secret-env.sh /usr/local/bin/secret-env.sh
+
 EXPOSE 5000
+ENTRYPOINT ["/usr/local/bin/secret-env.sh"]
 # The command (mlflow server ...) is in docker/compose.yaml.

@@ -1,4 +1,4 @@
-"""Test-only callbacks for the fit lifecycle tests (given as ``--trainer.callbacks+=...``)."""
+"""Test-only callbacks for the tests of how a fit ends and resumes (given as ``--trainer.callbacks+=...``)."""
 
 from __future__ import annotations
 

@@ -129,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl-C outside a fit (a fit exits 130 itself): one line
         fail("interrupted by SIGINT (Ctrl-C)", 128 + signal.SIGINT)
     except Exception as err:  # noqa: BLE001 - user errors become one line, bugs keep their traceback
+        from actlab.cli.disk_full import DISK_FULL, disk_full_line
+
+        full = disk_full_line(err)  # a full disk is no bug: one line, exit 74
+        if full is not None:
+            fail(full, DISK_FULL)
         user_error = find_user_error(err)
         if user_error is None:
             traceback.print_exc()

@@ -33,6 +33,25 @@ LOG_RECORDS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: (logger, text) of the log records dropped when their message holds the text: MLflow's error,
+#: with the SQL and a traceback, at each write to a SQLite store on a full disk. actlab says it in
+#: one line (the spool's warning, and the fit's last line, exit 74).
+LOG_RECORDS_HOLDING: tuple[tuple[str, str], ...] = (
+    ("mlflow.store.db.utils", "database or disk is full"),
+)
+
+
+class DropHolding(logging.Filter):
+    """Drops the records of one logger whose formatted message holds ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 class DropPrefix(logging.Filter):
     """Drops the records of one logger whose message starts with ``prefix``."""
 
@@ -45,7 +64,8 @@ class DropPrefix(logging.Filter):
 
 
 def quiet_third_party() -> None:
-    """Install the filters of :data:`WARNINGS` and :data:`LOG_RECORDS` (once per process)."""
+    """Install the filters of :data:`WARNINGS`, :data:`LOG_RECORDS` and
+    :data:`LOG_RECORDS_HOLDING` (once per process)."""
     for message, category, module in WARNINGS:
         if not any(f[1] and f[1].pattern == message for f in warnings.filters):
             warnings.filterwarnings("ignore", message=message, category=category, module=module)
@@ -53,3 +73,7 @@ def quiet_third_party() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropPrefix) and f.prefix == prefix for f in logger.filters):
             logger.addFilter(DropPrefix(prefix))
+    for name, text in LOG_RECORDS_HOLDING:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropHolding) and f.text == text for f in logger.filters):
+            logger.addFilter(DropHolding(text))

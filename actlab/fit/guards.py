@@ -175,8 +175,10 @@ class RunFailure(Callback):
         if logger is None or not trainer.is_global_zero:
             return
         try:
+            # The run and its store, named by the fit's last line (a signal, a full disk); set
+            # first, since tagging fails where the store cannot be written.
+            exception.run_id = logger.run_id  # type: ignore[attr-defined]
+            exception.tracking_uri = logger.tracking_uri  # type: ignore[attr-defined]
             logger.set_tags({ERROR_TAG: failure_reason(exception)})
-            if isinstance(exception, (SignalExit, SIGTERMException)):
-                exception.run_id = logger.run_id  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - never hide the error that stopped the fit
             pass

@@ -45,6 +45,9 @@ ARTIFACT_METHODS = frozenset({"log_text", "log_dict", "log_image", "log_artifact
 #: Run tag saying how many artifacts could not be written, and why.
 ARTIFACTS_SKIPPED_TAG = "artifacts_skipped"
 
+#: SQLite's message for ``SQLITE_FULL`` (MLflow passes it on): the store's disk is full.
+SQLITE_FULL = "database or disk is full"
+
 #: HTTP client settings for remote tracking: fail in seconds, not minutes, when the server is down.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -603,10 +606,13 @@ class ResilientClient:
                         return
                     raise
                 self.offline = True
+                # MLflow reports SQLite's full disk as "temporarily unavailable": say which.
+                full = SQLITE_FULL in str(err)
+                why = SQLITE_FULL if full else f"unreachable ({type(err).__name__})"
                 log.warning(
-                    "tracking server %s unreachable (%s); keeping run %s's writes in %s",
+                    "tracking server %s: %s; keeping run %s's writes in %s",
                     redact_credentials(self._uri),
-                    type(err).__name__,
+                    why,
                     args[0],
                     spool.path,
                 )

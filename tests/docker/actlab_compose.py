@@ -18,6 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"
+#: Both images' entrypoint: exports the secrets named by *_FILE variables, then runs the command.
+SECRET_ENV = DOCKER_DIR / "secret-env.sh"
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"

@@ -24,14 +24,18 @@ from actlab_compose import (
 )
 from packaging.requirements import Requirement
 
-#: Values a filled-in .env would have (secrets made up for the test).
-FILLED_ENV = {
-    **read_env_file(),
-    "POSTGRES_PASSWORD": "0123456789abcdef",
-    "MLFLOW_FLASK_SERVER_SECRET_KEY": "fedcba9876543210",
-    "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-password",
-}
+#: Values a filled-in .env would have (the secret made up for the test).
+FILLED_ENV = {**read_env_file(), "POSTGRES_PASSWORD": "0123456789abcdef"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
+#: The secret files compose mounts (docker/make-secrets.sh creates them) and the variable
+#: secret-env.sh exports from each, per service.
+SECRET_FILES = {
+    "mlflow": {
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "mlflow_admin_password",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "mlflow_flask_secret_key",
+    },
+    "trainer": {"MLFLOW_TRACKING_PASSWORD": "mlflow_admin_password"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +58,13 @@ def _pyproject_requirement(name: str) -> Requirement:
 
 
 def test_services_and_profiles(services: dict) -> None:
-    assert set(services) == {"postgres", "mlflow", "mlflow-auth", "trainer"}
+    """`docker compose up` starts PostgreSQL and the one MLflow server (with logins); there is no
+    profile without them."""
+    assert set(services) == {"postgres", "mlflow", "trainer"}
     assert "profiles" not in services["postgres"]
-    assert services["mlflow"]["profiles"] == ["open"]
-    assert services["mlflow-auth"]["profiles"] == ["auth"]
+    assert "profiles" not in services["mlflow"]
     assert services["trainer"]["profiles"] == ["trainer"]
-    assert read_env_file()["COMPOSE_PROFILES"] == "open"
+    assert "COMPOSE_PROFILES" not in read_env_file()
 
 
 def test_postgres_is_pinned_with_volume_and_healthcheck(compose: dict, services: dict) -> None:
@@ -78,6 +83,7 @@ def test_mlflow_server_command(compose: dict, services: dict) -> None:
     mlflow = services["mlflow"]
     command = mlflow["command"]
     assert command[:2] == ["mlflow", "server"]
+    assert option_value(command, "--app-name") == "basic-auth"
     uri = mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"]  # read by `mlflow server`
     assert uri == "postgresql+psycopg://mlflow:0123456789abcdef@postgres:5432/mlflow"
     assert "--backend-store-uri" not in command
@@ -100,16 +106,14 @@ def test_no_password_on_a_command_line(services: dict) -> None:
         command = " ".join(map(str, service.get("command") or []))
         assert "0123456789abcdef" not in command, name
         assert "--backend-store-uri" not in command, name
-    for name in ("mlflow", "mlflow-auth"):
-        env = services[name]["environment"]
-        assert "0123456789abcdef" in env["MLFLOW_BACKEND_STORE_URI"]
+    assert "0123456789abcdef" in services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]
 
 
 def test_mlflow_version_is_pinned_and_matches_pyproject(services: dict) -> None:
     version = raw_compose()["x-mlflow-version"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
     assert _pyproject_requirement("mlflow").specifier.contains(version)
-    for name in ("mlflow", "mlflow-auth", "trainer"):
+    for name in ("mlflow", "trainer"):
         assert services[name]["build"]["args"]["MLFLOW_VERSION"] == version
     assert services["mlflow"]["image"].endswith(f":{version}")
     for dockerfile in ("mlflow.Dockerfile", "Dockerfile"):
@@ -118,34 +122,65 @@ def test_mlflow_version_is_pinned_and_matches_pyproject(services: dict) -> None:
         assert re.search(r'"mlflow(\[auth\])?==\$\{MLFLOW_VERSION\}"', text), dockerfile
     server_image = (DOCKER_DIR / "mlflow.Dockerfile").read_text()
     assert re.search(r'"psycopg\[binary\]==\$\{PSYCOPG_VERSION\}"', server_image)
-    # The auth profile's app needs the [auth] extra (Flask-WTF).
+    # The basic-auth app needs the [auth] extra (Flask-WTF).
     assert '"mlflow[auth]==${MLFLOW_VERSION}"' in server_image
     assert re.search(r"^ARG PSYCOPG_VERSION=\d+\.\d+\.\d+$", server_image, re.M)
     assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", server_image, re.M)
 
 
-def test_auth_profile_is_the_same_server_behind_basic_auth(services: dict) -> None:
-    open_server, auth = services["mlflow"], services["mlflow-auth"]
-    assert auth["command"] == [*open_server["command"], "--app-name", "basic-auth"]
-    assert auth["networks"]["default"]["aliases"] == ["mlflow"]
-    assert auth["ports"] == open_server["ports"]
-    env = auth["environment"]
-    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "fedcba9876543210"
-    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "a-long-admin-password"
-    config_mount = [v for v in auth["volumes"] if v.endswith(":ro")]
+def test_server_runs_basic_auth_with_the_password_from_a_secret_file(
+    compose: dict, services: dict
+) -> None:
+    """The default (only) server is MLflow's basic-auth app. Its admin password and session key
+    are compose secrets (files on the host, at /run/secrets/<name> in the container), named by
+    *_FILE variables that the image's entrypoint exports; neither value is in the file."""
+    mlflow = services["mlflow"]
+    assert option_value(mlflow["command"], "--app-name") == "basic-auth"
+    env = mlflow["environment"]
+    for service, variables in SECRET_FILES.items():
+        env_of = services[service]["environment"]
+        assert sorted(services[service]["secrets"]) == sorted(set(variables.values())), service
+        for variable, secret in variables.items():
+            assert env_of[f"{variable}_FILE"] == f"/run/secrets/{secret}", (service, variable)
+            assert variable not in env_of, (service, variable)  # the entrypoint sets it
+    assert compose["secrets"] == {
+        name: {"file": f"./secrets/{name}"}
+        for name in ("mlflow_admin_password", "mlflow_flask_secret_key")
+    }
+    # The trainer logs in as the admin the server creates.
+    trainer_env = services["trainer"]["environment"]
+    assert trainer_env["MLFLOW_TRACKING_USERNAME"] == env["MLFLOW_AUTH_ADMIN_USERNAME"] == "admin"
+    config_mount = [v for v in mlflow["volumes"] if v.endswith(":ro")]
     assert config_mount == [f"./basic_auth.ini:{env['MLFLOW_AUTH_CONFIG_PATH']}:ro"]
     ini = (DOCKER_DIR / "basic_auth.ini").read_text()
-    assert "admin_password" not in ini and "password1234" not in ini
+    assert not re.search(r"^\s*admin_password", ini, re.M) and "password1234" not in ini
     assert "database_uri = sqlite:////mlflow-auth/" in ini
+    # Both images start through secret-env.sh, which the *_FILE variables need.
+    server_image = (DOCKER_DIR / "mlflow.Dockerfile").read_text()
+    assert "COPY secret-env.sh /usr/local/bin/secret-env.sh" in server_image
+    assert 'ENTRYPOINT ["/usr/local/bin/secret-env.sh"]' in server_image
+    script = (DOCKER_DIR / "secret-env.sh").read_text()
+    for variables in SECRET_FILES.values():
+        for variable in variables:
+            assert variable in script.split("for var in ", 1)[1].split(";", 1)[0], variable
 
 
-def test_auth_secrets_are_empty_until_filled_in() -> None:
-    """Without .env values MLflow's auth app gets empty secrets and refuses to start."""
-    env = load_compose(read_env_file() | {"POSTGRES_PASSWORD": "x"})["services"]["mlflow-auth"][
-        "environment"
-    ]
-    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == ""
-    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == ""
+def test_secret_files_are_ignored_and_not_committed() -> None:
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("mlflow_admin_password", "mlflow_flask_secret_key"):
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", f"docker/secrets/{name}"], cwd=REPO_ROOT, check=False
+        )
+        assert result.returncode == 0, name
+    tracked = subprocess.run(
+        ["git", "ls-files", "docker/secrets"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert tracked == ["docker/secrets/.gitignore"]
 
 
 def test_trainer_gpu_reservation_and_mounts(services: dict) -> None:
@@ -159,8 +194,7 @@ def test_trainer_gpu_reservation_and_mounts(services: dict) -> None:
     assert interpolate(count["devices"][0]["count"], {"TRAINER_GPU_COUNT": "2"}) == "2"
     assert trainer["ipc"] == "host"
     assert trainer["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    for server in ("mlflow", "mlflow-auth"):
-        assert trainer["depends_on"][server] == {"condition": "service_healthy", "required": False}
+    assert trainer["depends_on"] == {"mlflow": {"condition": "service_healthy"}}
     data = [v for v in trainer["volumes"] if ":/workspace/data" in v]
     assert data == ["../data:/workspace/data:ro"]
     assert trainer["build"] == {
@@ -179,18 +213,21 @@ def test_published_ports_are_localhost_only(services: dict) -> None:
                 assert port.get("host_ip") == "127.0.0.1", (name, port)
             else:
                 assert str(port).startswith("127.0.0.1:"), (name, port)
-    assert published >= 2
+    assert published == 1  # the MLflow server's UI/API
 
 
 def test_no_secret_values_inline() -> None:
-    """Secret-looking settings are ${VAR} references; the values live only in .env."""
+    """Secret-looking settings are ${VAR} references (the values live only in .env) or paths of
+    compose secrets (files in docker/secrets/)."""
     text = COMPOSE_FILE.read_text()
     assert "password1234" not in text
 
     def check(node: object, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if SECRET_NAME.search(str(key)) and not isinstance(value, dict | list):
+                if str(key).endswith("_FILE"):  # a secret file's path in the container
+                    assert re.fullmatch(r"/run/secrets/[a-z_]+", str(value)), (path, key)
+                elif SECRET_NAME.search(str(key)) and not isinstance(value, dict | list):
                     assert re.fullmatch(r"\$\{[A-Z_]+(:?[-?][^}]*)?\}", str(value)), (path, key)
                 check(value, f"{path}.{key}")
         elif isinstance(node, list):
@@ -227,9 +264,9 @@ def test_trainer_dockerfile() -> None:
         r"pytorch/pytorch:\d+\.\d+\.\d+-cuda\d+\.\d+-cudnn\d+-\w+", base[1]
     )
     assert re.search(r"^USER (?!root)\w+$", text, re.M)
-    assert 'ENTRYPOINT ["actlab"]' in text
+    assert 'ENTRYPOINT ["/usr/local/bin/secret-env.sh", "actlab"]' in text
     copies = re.findall(r"^COPY (?:--\S+ )*(\S+)", text, re.M)
-    assert copies == ["pyproject.toml", "actlab", "configs"], copies
+    assert copies == ["pyproject.toml", "actlab", "configs", "docker/secret-env.sh"], copies
     ignored = {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()}
     assert {"mlruns", "data", ".venv", ".git"} <= ignored
     # Root-anchored: the actlab.data package is not excluded with the datasets.
@@ -244,6 +281,8 @@ def test_readme_covers_the_workflow() -> None:
         "mlflow db upgrade",
         "DDP",
         "/workspace/data",
+        "make-secrets.sh",
+        "401",
     ):
         assert needle in readme, needle
 
@@ -258,18 +297,16 @@ def _compose_cli() -> list[str] | None:
     return [docker, "compose"] if probe.returncode == 0 else None
 
 
-@pytest.mark.parametrize("profile", ["open", "auth"])
-def test_docker_compose_config(tmp_path: Path, profile: str) -> None:
+def test_docker_compose_config(tmp_path: Path) -> None:
     """`docker compose config` validates the file against the Compose spec (no engine needed)."""
     cli = _compose_cli()
     if cli is None:
         pytest.skip("the docker compose plugin is not installed (`docker compose version` fails)")
     env_file = tmp_path / ".env"
-    values = FILLED_ENV | {"COMPOSE_PROFILES": profile}
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in FILLED_ENV.items()))
     result = subprocess.run(
         [*cli, "--env-file", str(env_file), "-f", str(COMPOSE_FILE)]
-        + ["--profile", profile, "--profile", "trainer", "config", "--format", "json"],
+        + ["--profile", "trainer", "config", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -278,5 +315,4 @@ def test_docker_compose_config(tmp_path: Path, profile: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
-    expected = {"open": "mlflow", "auth": "mlflow-auth"}[profile]
-    assert set(config["services"]) == {"postgres", expected, "trainer"}
+    assert set(config["services"]) == {"postgres", "mlflow", "trainer"}

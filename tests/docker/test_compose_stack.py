@@ -1,11 +1,13 @@
 """The compose stack's pieces run natively on 127.0.0.1, with the compose file's own commands.
 
 A real PostgreSQL (installed by scripts/install-postgres.sh when missing) is started in a temporary
-folder; the `mlflow` service's command from docker/compose.yaml runs against it with only the
-container-specific values swapped (database host/port, artifact folder, bind address, port); then
-`actlab fit` logs a run to it over HTTP and the test reads everything back: through MLflow's
-client, straight from PostgreSQL, and as raw HTTP downloads. The `mlflow-auth` command is checked
-to refuse requests without credentials.
+folder; the `mlflow` service's command and environment from docker/compose.yaml run through the
+image's entrypoint (docker/secret-env.sh) against it, with only the container-specific values
+swapped (database host/port, artifact folder, bind address, port, the secret files' paths): the
+basic-auth app, its admin password and session key read from secret files. Then `actlab fit`
+runs through the same entrypoint with the trainer's environment, logs a run over HTTP as the
+admin, and the test reads everything back: through MLflow's client, straight from PostgreSQL, and
+as raw HTTP downloads. Requests without a login get HTTP 401.
 """
 
 from __future__ import annotations
@@ -15,68 +17,26 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from actlab_compose import DOCKER_DIR, REPO_ROOT, load_compose, replace_option
-
-from tests.helpers import install_or_skip
+from actlab_compose import REPO_ROOT, SECRET_ENV, load_compose, replace_option
+from native_stack import (
+    FIT_TIMEOUT,
+    Postgres,
+    Server,
+    free_port,
+    in_container_env,
+    postgres_bin_dir,
+    start_server,
+)
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
-
-INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-postgres.sh"
-#: Upper bounds of every wait (seconds).
-INSTALL_TIMEOUT = 600
-SERVER_START_TIMEOUT = 120
-FIT_TIMEOUT = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def postgres_bin_dir() -> Path:
-    """The PostgreSQL server's binaries, installed from the system's packages if missing (the
-    tests are skipped with the script's reason where it cannot install, and fail under CI)."""
-    return Path(install_or_skip(INSTALL_SCRIPT, timeout=INSTALL_TIMEOUT))
-
-
-@dataclass
-class Postgres:
-    bin_dir: Path
-    port: int
-    user: str
-    password: str
-    database: str
-
-    def url(self, host: str = "127.0.0.1") -> str:
-        return (
-            f"postgresql+psycopg://{self.user}:{self.password}@{host}:{self.port}/{self.database}"
-        )
-
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname=self.database,
-            connect_timeout=10,
-        ) as conn:
-            return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +48,33 @@ def compose_env() -> dict[str, str]:
         "POSTGRES_DB": "mlflow",
         # One worker process per server is plenty for one client, and boots faster on 2 cores.
         "MLFLOW_WORKERS": "1",
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
         "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-        "MLFLOW_AUTH_ADMIN_PASSWORD": secrets.token_hex(12),
     }
+
+
+@pytest.fixture(scope="module")
+def secret_files(tmp_path_factory) -> Path:
+    """What docker/make-secrets.sh creates in docker/secrets/, in a temporary folder."""
+    folder = tmp_path_factory.mktemp("secrets")
+    for name in ("mlflow_admin_password", "mlflow_flask_secret_key"):
+        (folder / name).write_text(secrets.token_hex(24) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def admin(compose_env: dict[str, str], secret_files: Path) -> tuple[str, str]:
+    """The admin's login: the name from .env, the password from the secret file."""
+    password = (secret_files / "mlflow_admin_password").read_text().strip()
+    return compose_env["MLFLOW_AUTH_ADMIN_USERNAME"], password
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _logged_in_client(admin: tuple[str, str]) -> Iterator[None]:
+    """MLflow's client in this process logs in as the admin (as the trainer does)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_USERNAME", admin[0])
+        patch.setenv("MLFLOW_TRACKING_PASSWORD", admin[1])
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -174,97 +157,27 @@ def postgres(compose: dict, compose_env: dict[str, str]) -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@dataclass
-class Server:
-    url: str
-    artifacts: Path
-    log: Path
-
-
-def native_server_command(service: dict, db: Postgres, port: int, artifacts: Path) -> list[str]:
-    """The service's `mlflow server` command with only the container-specific values swapped."""
-    command = list(service["command"])
-    assert command[:2] == ["mlflow", "server"]
-    in_compose = service["environment"]["MLFLOW_BACKEND_STORE_URI"]  # not on the command line
-    assert in_compose == db.url(host="postgres").replace(f":{db.port}/", ":5432/")
-    command = replace_option(command, "--artifacts-destination", str(artifacts))
-    command = replace_option(command, "--host", "127.0.0.1")
-    command = replace_option(command, "--port", str(port))
-    return [sys.executable, "-m", "mlflow", *command[1:]]
-
-
-def wait_healthy(service: dict, port: int, proc: subprocess.Popen, log: Path) -> None:
-    """Run the service's own healthcheck (with the local port) until it passes."""
-    test = service["healthcheck"]["test"]
-    assert test[0] == "CMD" and test[1] == "python"
-    probe = [
-        sys.executable,
-        *[arg.replace("127.0.0.1:5000", f"127.0.0.1:{port}") for arg in test[2:]],
-    ]
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        if subprocess.run(probe, capture_output=True, timeout=15, check=False).returncode == 0:
-            return
-        time.sleep(0.5)
-    pytest.fail(
-        f"mlflow server not healthy after {SERVER_START_TIMEOUT}s:\n{log.read_text()[-4000:]}"
-    )
-
-
-def start_server(
-    service: dict, db: Postgres, workdir: Path, extra_env: dict[str, str] | None = None
+@pytest.fixture(scope="module")
+def mlflow_server(
+    compose: dict, postgres: Postgres, secret_files: Path, tmp_path_factory
 ) -> Iterator[Server]:
-    port = free_port()
-    artifacts = workdir / "mlartifacts"
-    artifacts.mkdir(parents=True)
-    log = workdir / "server.log"
-    command = native_server_command(service, db, port, artifacts)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update({k: str(v) for k, v in service.get("environment", {}).items()})
-    env["MLFLOW_BACKEND_STORE_URI"] = db.url()  # the store the service's environment names
-    env.update(extra_env or {})
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_healthy(service, port, proc, log)
-        yield Server(f"http://127.0.0.1:{port}", artifacts, log)
-    finally:
-        # The server forks uvicorn workers: end the whole process group it leads.
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(compose: dict, postgres: Postgres, tmp_path_factory) -> Iterator[Server]:
     yield from start_server(
-        compose["services"]["mlflow"], postgres, tmp_path_factory.mktemp("open")
+        compose["services"]["mlflow"], postgres, tmp_path_factory.mktemp("mlflow"), secret_files
     )
 
 
 @pytest.fixture(scope="module")
-def fitted_run(mlflow_server: Server, tmp_path_factory) -> str:
-    """`actlab fit` (quickstart, 2 epochs) against the server; returns the run id."""
+def fitted_run(compose: dict, mlflow_server: Server, secret_files: Path, tmp_path_factory) -> str:
+    """`actlab fit` (quickstart, 2 epochs) as the trainer runs it: through the image's
+    entrypoint, with the trainer's environment (login from the secret file); returns the run
+    id."""
     from mlflow import MlflowClient
 
     workdir = tmp_path_factory.mktemp("fit")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(in_container_env(compose["services"]["trainer"]["environment"], secret_files))
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert "MLFLOW_TRACKING_PASSWORD" not in env  # secret-env.sh sets it from the file
     env.update(
         MLFLOW_TRACKING_URI=mlflow_server.url,
         ACTLAB_MLRUNS=str(workdir / "mlruns"),
@@ -273,6 +186,7 @@ def fitted_run(mlflow_server: Server, tmp_path_factory) -> str:
     config = REPO_ROOT / "configs" / "quickstart.yaml"
     result = subprocess.run(
         [
+            str(SECRET_ENV),
             sys.executable,
             "-m",
             "actlab",
@@ -334,7 +248,7 @@ def test_run_metrics_and_params_are_stored_in_postgres(
 
 
 def test_artifacts_are_served_over_http(
-    mlflow_server: Server, fitted_run: str, tmp_path: Path
+    mlflow_server: Server, fitted_run: str, admin: tuple[str, str], tmp_path: Path
 ) -> None:
     from mlflow import MlflowClient
 
@@ -355,83 +269,64 @@ def test_artifacts_are_served_over_http(
         # Stored under the server's --artifacts-destination, not on the client's disk.
         assert (mlflow_server.artifacts / relative / name).read_bytes() == content
         # And a plain HTTP GET of the proxied artifact gives the same bytes.
-        response = requests.get(
-            f"{mlflow_server.url}/api/2.0/mlflow-artifacts/artifacts/{relative}/{name}", timeout=30
-        )
+        url = f"{mlflow_server.url}/api/2.0/mlflow-artifacts/artifacts/{relative}/{name}"
+        assert requests.get(url, timeout=30).status_code == 401, name  # no login
+        response = requests.get(url, auth=admin, timeout=30)
         assert response.status_code == 200, name
         assert response.content == content
     config = (tmp_path / "config.yaml").read_text()
     assert "actlab.data.WDBCDataModule" in config and "max_epochs: 2" in config
 
 
-def test_server_answers_the_trainer_host_only(mlflow_server: Server) -> None:
+def test_server_answers_the_trainer_host_only(
+    mlflow_server: Server, admin: tuple[str, str]
+) -> None:
     """--allowed-hosts from compose: the trainer's `mlflow:5000` is served, other hosts are not."""
     url = f"{mlflow_server.url}/api/2.0/mlflow/experiments/search?max_results=1"
-    assert requests.get(url, headers={"Host": "mlflow:5000"}, timeout=30).status_code == 200
-    assert (
-        requests.get(url, headers={"Host": "attacker.example:5000"}, timeout=30).status_code == 403
-    )
+    for host, status in (("mlflow:5000", 200), ("attacker.example:5000", 403)):
+        response = requests.get(url, headers={"Host": host}, auth=admin, timeout=30)
+        assert response.status_code == status, host
 
 
-def test_auth_profile_refuses_requests_without_credentials(
-    compose: dict,
-    compose_env: dict[str, str],
-    postgres: Postgres,
+def test_reads_and_writes_need_a_login(
+    mlflow_server: Server,
+    admin: tuple[str, str],
     fitted_run: str,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The `mlflow-auth` service's command and environment, with its basic_auth.ini."""
-    service = compose["services"]["mlflow-auth"]
-    ini = (DOCKER_DIR / "basic_auth.ini").read_text()
-    ini = ini.replace("sqlite:////mlflow-auth/", f"sqlite:///{tmp_path}/")
-    assert f"sqlite:///{tmp_path}/basic_auth.db" in ini
-    (tmp_path / "basic_auth.ini").write_text(ini)
-    extra = {"MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini")}
-    server = start_server(service, postgres, tmp_path / "server", extra)
-    auth = next(server)
-    try:
-        url = f"{auth.url}/api/2.0/mlflow/experiments/search?max_results=1"
-        assert requests.get(url, timeout=30).status_code == 401
-        wrong = ("admin", "not-the-password")
-        assert requests.get(url, auth=wrong, timeout=30).status_code == 401
-        admin = (
-            compose_env["MLFLOW_AUTH_ADMIN_USERNAME"],
-            compose_env["MLFLOW_AUTH_ADMIN_PASSWORD"],
-        )
-        response = requests.get(url, auth=admin, timeout=30)
-        assert response.status_code == 200, response.text
-        # The same tracking store as the open server: it sees the fitted run's experiment.
-        names = {
-            e["name"]
-            for e in requests.get(
-                url.replace("max_results=1", "max_results=10"), auth=admin, timeout=30
-            ).json()["experiments"]
-        }
-        assert "quickstart" in names
-        token = base64.b64encode(b"admin:password1234").decode()
-        legacy = requests.get(url, headers={"Authorization": f"Basic {token}"}, timeout=30)
-        assert legacy.status_code == 401
-        # MLflow's client, as the trainer uses it: refused without the trainer's credentials
-        # variables, logging works with them.
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
+    """The default server is the basic-auth app with the admin from the secret file: without a
+    login (or with a wrong one, or MLflow's old default password) reads and writes get 401."""
+    api = f"{mlflow_server.url}/api/2.0/mlflow"
+    create = f"{api}/experiments/create"
+    search = f"{api}/experiments/search?max_results=10"
+    token = base64.b64encode(b"admin:password1234").decode()
+    for refused in (
+        {},
+        {"auth": ("admin", "not-the-password")},
+        {"headers": {"Authorization": f"Basic {token}"}},
+    ):
+        response = requests.post(create, json={"name": "no-login"}, timeout=30, **refused)
+        assert response.status_code == 401, (refused, response.text)
+        assert requests.get(search, timeout=30, **refused).status_code == 401, refused
+    response = requests.get(search, auth=admin, timeout=30)
+    assert response.status_code == 200, response.text
+    names = {e["name"] for e in response.json()["experiments"]}
+    assert "no-login" not in names and "quickstart" in names  # the trainer's run got in
+    response = requests.post(create, json={"name": "with-login"}, auth=admin, timeout=30)
+    assert response.status_code == 200, response.text
 
-        trainer_env = compose["services"]["trainer"]["environment"]
-        assert {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= set(trainer_env)
-        for name in (
-            "MLFLOW_TRACKING_USERNAME",
-            "MLFLOW_TRACKING_PASSWORD",
-            "MLFLOW_TRACKING_TOKEN",
-        ):
-            monkeypatch.delenv(name, raising=False)
-        with pytest.raises(MlflowException, match="401|[Uu]nauthorized|credentials"):
-            MlflowClient(tracking_uri=auth.url).search_experiments()
-        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", admin[0])
-        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin[1])
-        client = MlflowClient(tracking_uri=auth.url)
-        run = client.create_run(client.create_experiment("auth-check"))
-        client.log_metric(run.info.run_id, "val/acc", 0.5, step=0)
-        assert client.get_run(run.info.run_id).data.metrics == {"val/acc": 0.5}
-    finally:
-        server.close()
+    # MLflow's client, as the trainer uses it: refused without its login variables.
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(MlflowException, match="401|[Uu]nauthorized|credentials"):
+        MlflowClient(tracking_uri=mlflow_server.url).create_experiment("no-login-client")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", admin[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin[1])
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    run = client.create_run(client.create_experiment("auth-check"))
+    client.log_metric(run.info.run_id, "val/acc", 0.5, step=0)
+    assert client.get_run(run.info.run_id).data.metrics == {"val/acc": 0.5}
+    assert client.get_experiment_by_name("no-login-client") is None
