@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actlab.sweep.report import FORMATS, RunRecord, build_table, render
+from actlab.report.load import RunRecord
+from actlab.report.render_text import FORMATS, render
+from actlab.report.table import build_table
 from actlab.sweep.spec import SweepSpec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -37,11 +37,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "predict": Command("actlab.cli.training:predict", "predict the test split", "training"),
     "sweep": Command(
-        "actlab.sweep.commands:sweep",
+        "actlab.sweep.command:sweep",
         "run a sweep file's grid of runs (resumable, parallel, failures recorded)",
     ),
     "report": Command(
-        "actlab.sweep.commands:report",
+        "actlab.report.command:report",
         "table a metric over an experiment or sweep (mean ± std, paper numbers)",
     ),
     "activations": Command(

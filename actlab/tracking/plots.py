@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 #: The learned shapes a fit logs at its end (``activation_params.curves_npz``): ``x`` and, per
 #: layer key, ``<key>.median`` / ``.low`` / ``.high``; ``actlab report --html`` reads it without
-#: torch (``actlab.sweep.shapes``).
+#: torch (``actlab.report.shapes``).
 CURVES_ARTIFACT = "activation_params/final_curves.npz"
 #: Panels of a figure at most (2 x 2, readable as a thumbnail); deeper nets show evenly spaced
 #: layers, first and last included.

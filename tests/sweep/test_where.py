@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import actlab.sweep.commands as commands
+import actlab.sweep.command as command
 from actlab.errors import ActlabError
 from actlab.sweep.spec import SweepSpec, parse_where
 from tests.helpers import CONFIGS, run_actlab
@@ -86,26 +86,10 @@ def test_cli_runs_only_the_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         seen.extend(runner.runs)
         return []
 
-    monkeypatch.setattr(commands, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(command, "run_sweep", fake_run_sweep)
     monkeypatch.setenv("ACTLAB_MLRUNS", str(tmp_path / "mlruns"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     args = ["sweep", str(CPAF), "--where", "section=4.2", "--where", "activation=elu"]
     args += ["--where", "framework=torch"]
     assert run_actlab(args) == 0
     assert [(r.labels["activation"], r.seed) for r in seen] == [("elu", 0), ("elu", 1), ("elu", 2)]
-
-
-def test_report_where_reads_values_as_written_like_sweep_where() -> None:
-    """``actlab report --where`` parsed values as YAML: ``1.10`` matched no run tagged 1.10
-    (it became 1.1) and ``true`` became ``True``."""
-    from actlab.errors import ActlabError
-    from actlab.sweep.commands import _where
-
-    assert _where(["lr=1.10", "augment=true", "head=null"]) == {
-        "lr": "1.10",
-        "augment": "true",
-        "head": "null",
-    }
-    assert parse_where(["lr=1.10"], "x") == {"lr": ["1.10"]}  # the sweep's, the same text
-    with pytest.raises(ActlabError, match="one value per field; lr has several"):
-        _where(["lr=0.1", "lr=0.2"])

@@ -191,11 +191,14 @@ def test_the_client_has_only_its_explicit_calls() -> None:
 
 #: Modules `actlab report` and `actlab sync` import: no torch, Lightning, timm or matplotlib at
 #: module level (they are imported inside the functions that draw or train).
-LIGHT = ["actlab/sweep/report.py", "actlab/tracking/resilience.py", "actlab/tracking/links.py",
+LIGHT = ["actlab/report/command.py", "actlab/report/load.py", "actlab/report/table.py",
+         "actlab/report/compare.py", "actlab/report/text.py", "actlab/report/render_text.py",
+         "actlab/report/render_html.py", "actlab/report/curves.py",
+         "actlab/tracking/resilience.py", "actlab/tracking/links.py",
          "actlab/tracking/naming.py", "actlab/tracking/store.py", "actlab/errors.py",
          "actlab/cli/__init__.py", "actlab/cli/commands.py", "actlab/cli/ui.py",
          "actlab/cli/parsing.py", "actlab/cli/sync.py", "actlab/cli/config_files.py",
-         "actlab/sweep/stats.py", "actlab/sweep/spec.py", "actlab/yamlfile.py",
+         "actlab/report/stats.py", "actlab/sweep/spec.py", "actlab/yamlfile.py",
          "actlab/cli/early_options.py", "actlab/cli/packaged_configs.py",
          "actlab/tracking/tracked.py", "actlab/cli/argv.py"]  # fmt: skip
 HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")

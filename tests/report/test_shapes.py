@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from actlab.sweep.report import load_records
-from actlab.sweep.shapes import SUMMARY_RUN, read_shapes, row_shapes, shape_figures
+from actlab.report.load import load_records
+from actlab.report.shapes import SUMMARY_RUN, read_shapes, row_shapes, shape_figures
 from actlab.tracking.plots import CURVES_ARTIFACT
 from tests.helpers import CONFIGS, run_actlab, tracking_uri
 

@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from actlab.sweep.stats import (
+from actlab.report.stats import (
     compare,
     holm,
     mean_interval,

@@ -12,19 +12,15 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from actlab.sweep.report import (
-    FORMATS,
-    build_table,
-    curve_figures,
-    load_records,
-    render,
-    render_html_table,
-    strip_plot,
-)
+from actlab.report.curves import curve_figures
+from actlab.report.load import load_records
+from actlab.report.render_html import render_html_table, strip_plot
+from actlab.report.render_text import FORMATS, render
+from actlab.report.table import build_table
 from actlab.sweep.resolve import grid_identities
 from actlab.sweep.spec import SweepSpec
 from tests.helpers import run_actlab, tracking_uri
-from tests.sweep.test_report import QUICKSTART, RUNS, records
+from tests.report.helpers import QUICKSTART, RUNS, records
 
 SAYS = "100 × test_best/acc (test split, the best checkpoint"
 

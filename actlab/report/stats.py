@@ -2,8 +2,9 @@
 reference cell, Holm's correction and the seeds a paired t-test needs (SciPy's distributions).
 
 Pure functions of lists of numbers, so each is checked against SciPy and by hand in
-``tests/sweep/test_stats.py``; :mod:`actlab.sweep.report` applies them to table cells. SciPy is
-imported on first use: ``actlab sweep`` imports the report module but never computes these.
+``tests/report/test_stats.py``; :mod:`actlab.report.table` and :mod:`actlab.report.compare`
+apply them to table cells. SciPy is imported on first use: ``actlab sweep`` imports the report
+package (:mod:`actlab.report.command`, for its link) but never computes these.
 """
 
 from __future__ import annotations
