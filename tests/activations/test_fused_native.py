@@ -20,7 +20,8 @@ from tests.activations.test_fused import FAMILIES, _grads, _pair
 
 @pytest.fixture
 def native_calls(monkeypatch):
-    """Compiled CPU kernels on, the C++ kernels serving; counts their calls by name."""
+    """Compiled CPU kernels on, the C++ kernels serving; counts their calls by name, by either
+    path (the custom op's CPU kernel, or the direct ``autograd.Function`` of eager calls)."""
     if native.library() is None:
         if shutil.which("c++") is None:
             pytest.skip("no C++ compiler: the C++ kernels cannot be built here")
@@ -32,7 +33,8 @@ def native_calls(monkeypatch):
             calls[_kernel.__name__] += 1
             return _kernel(*args)
 
-        monkeypatch.setitem(ops._NATIVE, fn, counted)
+        monkeypatch.setitem(ops._NATIVE, fn, counted)  # the custom op's CPU kernel
+        monkeypatch.setattr(native, kernel.__name__, counted)  # the direct path of eager calls
     old_compile, old_native = ops.set_cpu_compile(True), ops.set_cpu_native(True)
     yield calls
     ops.set_cpu_compile(old_compile)
@@ -107,3 +109,22 @@ def test_build_failure_warns_once_and_keeps_the_other_kernels(monkeypatch) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert native.library() is None  # once per process: no second build, no second warning
+
+
+@pytest.mark.parametrize("name,k", [("cpaf_relu", 2), ("prelu", None)])
+def test_compiled_model_reaches_the_kernels_through_the_custom_op(native_calls, name, k) -> None:
+    """Under ``torch.compile`` the direct path is skipped (dynamo traces the custom op instead);
+    the compiled model gives the eager model's gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5)
+    _, fused = _pair(name, k, "channel", x)
+    g = torch.randn_like(x)
+    y, grads = _grads(fused, x, g)
+    compiled = torch.compile(fused, fullgraph=True, backend="aot_eager")
+    native_calls.clear()
+    y_c, grads_c = _grads(compiled, x, g)
+    op = "prelu" if name == "prelu" else "ab"
+    assert set(native_calls) == {f"{op}_forward", f"{op}_backward"}, native_calls
+    torch.testing.assert_close(y_c, y)
+    for got, want in zip(grads_c, grads, strict=True):
+        torch.testing.assert_close(got, want)

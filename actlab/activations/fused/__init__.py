@@ -24,7 +24,13 @@ from typing import Literal
 
 import torch
 
-from actlab.activations.fused.ops import HAS_TRITON, ab_forward, prelu_forward
+from actlab.activations.fused.ops import (
+    HAS_TRITON,
+    ab_apply,
+    ab_forward,
+    prelu_apply,
+    prelu_forward,
+)
 
 Backend = Literal["auto", "reference", "fused"]
 BACKENDS = ("auto", "reference", "fused")
@@ -55,8 +61,10 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "HAS_TRITON",
+    "ab_apply",
     "ab_forward",
     "check_backend",
+    "prelu_apply",
     "prelu_forward",
     "resolve_backend",
 ]
