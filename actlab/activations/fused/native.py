@@ -65,7 +65,7 @@ def _build() -> ctypes.CDLL | None:
     folder = cache_dir() / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        cpp_extension.load(
+        built = cpp_extension.load(
             name,
             [str(SOURCE)],
             extra_cflags=flags,
@@ -74,7 +74,8 @@ def _build() -> ctypes.CDLL | None:
             is_python_module=False,
             verbose=False,
         )
-        lib = ctypes.CDLL(str(folder / f"{name}.so"))
+        # load() returns the library's path (it renames it when the source changed in-process)
+        lib = ctypes.CDLL(built if isinstance(built, str) else str(folder / f"{name}.so"))
     except Exception as err:  # noqa: BLE001 - no compiler or a failed build: keep the other kernels
         warnings.warn(
             f"actlab fused activations: building the C++ CPU kernels failed ({type(err).__name__}: "
