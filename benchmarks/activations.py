@@ -3,9 +3,10 @@
 Each activation is swapped into its own copy of the same net (same weights); timings are taken
 interleaved (one step of every row per round) in one process, so machine load hits all rows
 alike, and reported as the median with the ratio to ReLU. Rows per trainable activation:
-``reference`` (the pure function under recompute, the oracle), ``fused`` (the custom op with the
-closed-form backward: on CPU inductor-compiled, on CUDA Triton) and on CPU ``fused [eager]``
-(the same closed form run op by op). ``auto`` is ``fused`` on both devices.
+``reference`` (the pure function under recompute, the oracle), ``fused`` (the closed-form
+backward: on CPU the single-pass C++ kernels where they serve, else inductor-compiled; on CUDA
+Triton), and on CPU ``fused [inductor]`` (the C++ kernels off) and ``fused [eager]`` (the same
+closed form run op by op). ``auto`` is ``fused`` on both devices.
 
     python benchmarks/activations.py [--rounds 10] [--batch 64] [--threads 1] [--device cpu]
     python benchmarks/activations.py --device cuda --dtype bfloat16 --channels-last
@@ -33,25 +34,29 @@ TRAINABLE = ["cpaf_relu(k=2)", "pa_relu", "prelu", "cpaf_sigmoid"]
 MODELS = [("cpaf_structure1", {}), ("resnet18", {})]
 
 
-def rows(device: str, cpu_eager: bool = False) -> list[tuple[str, str, bool]]:
-    """(label, spec, eager CPU kernels) for every row of the table; ``cpu_eager`` leaves out the
-    compiled CPU rows (each costs a few seconds of inductor compile)."""
-    out = [("relu", "relu", False), ("gelu", "gelu", False)]
+def rows(device: str, cpu_eager: bool = False) -> list[tuple[str, str, str]]:
+    """(label, spec, CPU kernels: ``compiled``, ``inductor`` or ``eager``) for every row of the
+    table; ``cpu_eager`` leaves out the compiled CPU rows (each costs a few seconds of compile)."""
+    out = [("relu", "relu", "compiled"), ("gelu", "gelu", "compiled")]
     for spec in TRAINABLE:
         name, _, args = spec.partition("(")
         args = args.rstrip(")")
         for backend in ("reference", "fused"):
             full = f"{name}({args + ', ' if args else ''}backend={backend})"
-            out.append((f"{spec} {backend}", full, False))
+            out.append((f"{spec} {backend}", full, "compiled"))
         if device == "cpu":
-            out.append((f"{spec} fused [eager]", out[-1][1], True))
+            fused = out[-1][1]
             if cpu_eager:
-                del out[-2]
+                del out[-1]
+            else:
+                out.append((f"{spec} fused [inductor]", fused, "inductor"))
+            out.append((f"{spec} fused [eager]", fused, "eager"))
     return out
 
 
-def step_time(model, x, y, eager: bool, autocast) -> float:
-    old = ops.set_cpu_compile(not eager)
+def step_time(model, x, y, kernels: str, autocast) -> float:
+    old = ops.set_cpu_compile(kernels != "eager")
+    old_native = ops.set_cpu_native(kernels != "inductor")
     try:
         if x.is_cuda:
             torch.cuda.synchronize()
@@ -64,6 +69,7 @@ def step_time(model, x, y, eager: bool, autocast) -> float:
         elapsed = time.perf_counter() - start
     finally:
         ops.set_cpu_compile(old)
+        ops.set_cpu_native(old_native)
     model.zero_grad(set_to_none=True)
     return elapsed
 
@@ -86,15 +92,15 @@ def bench(name: str, kwargs: dict, args: argparse.Namespace) -> None:
         swap_activations(model, spec, example_input=x)
         models[label] = model.train()
     compile_s = {}
-    for label, _, eager in table:  # warm-up (and the one-time compile of the CPU kernels)
+    for label, _, kernels in table:  # warm-up (and the one-time compile of the CPU kernels)
         start = time.perf_counter()
         for _ in range(2):
-            step_time(models[label], x, y, eager, autocast)
+            step_time(models[label], x, y, kernels, autocast)
         compile_s[label] = time.perf_counter() - start
     times: dict[str, list[float]] = {label: [] for label, _, _ in table}
     for _ in range(args.rounds):
-        for label, _, eager in table:
-            times[label].append(step_time(models[label], x, y, eager, autocast))
+        for label, _, kernels in table:
+            times[label].append(step_time(models[label], x, y, kernels, autocast))
     mem = {}
     for label, _, _ in table:
         with autocast():

@@ -215,7 +215,7 @@ class ABActivation(_SiteParameters):
         return self._reference(x, self.a, self.b)
 
     def _fused(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return fused.ab_forward(x, a, b, self.base, self.offset)
+        return fused.ab_apply(x, a, b, self.base, self.offset)
 
     def _reference(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return _reference(type(self).fn, x, AF.site_view(a, 1, x), AF.site_view(b, 1, x))
@@ -356,7 +356,7 @@ class PReLU(_SiteParameters):
         return self._reference(x, self.a)
 
     def _fused(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return fused.prelu_forward(x, a)
+        return fused.prelu_apply(x, a)
 
     def _reference(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return _reference(AF.prelu, x, AF.site_view(a, 0, x))

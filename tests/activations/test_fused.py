@@ -269,6 +269,7 @@ def test_cpu_compile_failure_warns_and_falls_back_to_eager(monkeypatch) -> None:
 
     monkeypatch.setitem(ops._compiled, cpu.prelu_forward, broken)
     old = ops.set_cpu_compile(True)
+    old_native = ops.set_cpu_native(False)  # the C++ kernels would serve this call
     try:
         x = torch.randn(3, 4)
         m = create_activation("prelu(backend=fused)")
@@ -281,6 +282,7 @@ def test_cpu_compile_failure_warns_and_falls_back_to_eager(monkeypatch) -> None:
         assert ops._cpu_compile["enabled"] is False
     finally:
         ops.set_cpu_compile(old)
+        ops.set_cpu_native(old_native)
 
 
 @pytest.mark.slow  # ~20 s: 25 kernels through Triton's full compiler

@@ -2,8 +2,10 @@
 
 ``reference`` is :func:`actlab.activations.functional.recompute` of the pure function (the
 oracle); ``fused`` is a custom op with a closed-form backward (:mod:`.ops`): Triton kernels on
-CUDA, inductor-compiled closed-form torch code on CPU; ``auto`` picks the faster of the two for the
-input's device. Both save only ``x`` and the parameters for backward. ``fused`` returns the input's
+CUDA; on CPU single-pass C++ kernels (:mod:`.native`) for contiguous float32/float64 input and
+inductor-compiled closed-form torch code otherwise; ``auto`` picks the faster of the two for the
+input's device. Eager CPU calls reach the C++ kernels through :func:`.ops.ab_apply` /
+:func:`.ops.prelu_apply`, which skip the custom op's dispatch. Both save only ``x`` and the parameters for backward. ``fused`` returns the input's
 dtype (bf16 in, bf16 out, computed in fp32), where the reference promotes to the parameters' dtype.
 
 ``auto`` on CPU is ``fused``: in benchmarks/activations.py (1 thread, batch 64, 3x32x32), 004's
@@ -24,7 +26,13 @@ from typing import Literal
 
 import torch
 
-from actlab.activations.fused.ops import HAS_TRITON, ab_forward, prelu_forward
+from actlab.activations.fused.ops import (
+    HAS_TRITON,
+    ab_apply,
+    ab_forward,
+    prelu_apply,
+    prelu_forward,
+)
 
 Backend = Literal["auto", "reference", "fused"]
 BACKENDS = ("auto", "reference", "fused")
@@ -55,8 +63,10 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "HAS_TRITON",
+    "ab_apply",
     "ab_forward",
     "check_backend",
+    "prelu_apply",
     "prelu_forward",
     "resolve_backend",
 ]

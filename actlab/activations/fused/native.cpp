@@ -1,0 +1,424 @@
+// Single-pass CPU kernels of the fused trainable activations (see native.py).
+//
+// Plain C ABI over contiguous arrays, no torch headers (so it builds in about a second). The input
+// is viewed as (N, C, S): N samples, C channels, S positions per channel. Parameters are (k, Q):
+//   element granularity: Q = C * S, a parameter set per position of one sample;
+//   channel granularity: Q = C (layer granularity is channel with C = 1).
+// Element kernels walk blocks of positions; per block, the samples in turn, so that the block's
+// parameters and gradient accumulators stay in L1 and x and grad are read exactly once. Channel
+// kernels give each thread whole channels. Threads never share an accumulator, so results do not
+// depend on the thread count. Selects compile to blends, not branches, because the build turns
+// off -ftrapping-math (a comparison may not be hoisted otherwise); no result changes by it. Base 0 is relu, 1 sigmoid (004 eq. 2/3, 7-9):
+//   y = sum_i a_i (g(x - b_i) - o);  dy/dx = sum_i a_i g'(x - b_i);
+//   dy/da_i = g(x - b_i) - o;        dy/db_i = -a_i g'(x - b_i).
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr int64_t BLOCK = 4096;  // positions per element block (its accumulators stay in L2)
+
+// exp for float without libm calls, so that loops vectorise: Cody-Waite range reduction and a
+// degree-6 polynomial (about 1 ulp on [-87, 88]; the input is clamped there, as sigmoid needs).
+inline float exp_f(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  return p * __builtin_bit_cast(float, bits);
+}
+inline double exp_f(double x) { return std::exp(x); }
+
+// g(d) and g'(d) of the base.
+template <typename T, int BASE>
+inline void base_fn(T d, T& value, T& slope) {
+  if (BASE == 0) {
+    value = d > T(0) ? d : T(0);
+    slope = d > T(0) ? T(1) : T(0);
+  } else {
+    T s = T(1) / (T(1) + exp_f(-d));
+    value = s;
+    slope = s * (T(1) - s);
+  }
+}
+
+// The element kernels take the number of terms as a template argument K (k = 1..4 unroll the
+// term loop into the position loop, so each position is loaded and stored once); K = 0 reads k.
+template <typename T, int BASE, int K>
+void ab_forward_element_k(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t q,
+                          int64_t k_, T offset, int threads) {
+  const int64_t k = K > 0 ? K : k_;
+  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    T shift[BLOCK];  // o * sum_i a_i per position
+    for (int64_t p = 0; p < len; ++p) shift[p] = 0;
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t p = 0; p < len; ++p) shift[p] += a[i * q + p0 + p];
+    for (int64_t p = 0; p < len; ++p) shift[p] *= offset;
+    const T* ab = a + p0;
+    const T* bb = b + p0;
+    for (int64_t s = 0; s < n; ++s) {
+      const T* xs = x + s * q + p0;
+      T* ys = y + s * q + p0;
+#pragma omp simd
+      for (int64_t p = 0; p < len; ++p) {
+        const T xv = xs[p];
+        T out = -shift[p];
+        for (int64_t i = 0; i < k; ++i) {
+          T value, slope;
+          base_fn<T, BASE>(xv - bb[i * q + p], value, slope);
+          out += ab[i * q + p] * value;
+        }
+        ys[p] = out;
+      }
+    }
+  }
+}
+
+constexpr int64_t CHUNK = 256;  // positions per partial sum in the channel backward
+constexpr int ROWS = 4;  // samples per group in the element backward
+
+// R samples (rows q apart) of one element block: grad_x, and the block's accumulators
+// (va, vb: sum of g * value and g * slope per term, BLOCK apart; gsum: sum of g) updated once.
+template <typename T, int BASE, int K, int R>
+inline void backward_rows(const T* grad, const T* x, const T* a, const T* b, T* grad_x, T* va,
+                          T* vb, T* gsum, int64_t q, int64_t len, int64_t k_) {
+  const int64_t k = K > 0 ? K : k_;
+  constexpr int KA = K > 0 ? K : 1;  // register accumulators (K = 0 runs with R = 1 only)
+#pragma omp simd
+  for (int64_t p = 0; p < len; ++p) {
+    T sum_a[KA], sum_b[KA], sum_g = 0;
+    for (int i = 0; i < KA; ++i) sum_a[i] = sum_b[i] = 0;
+    for (int r = 0; r < R; ++r) {
+      const T xv = x[r * q + p], gv = grad[r * q + p];
+      T gx = 0;
+      sum_g += gv;
+      for (int64_t i = 0; i < k; ++i) {
+        T value, slope;
+        base_fn<T, BASE>(xv - b[i * q + p], value, slope);
+        const T gslope = gv * slope;
+        if (K > 0) {
+          sum_a[i] += gv * value;
+          sum_b[i] += gslope;
+        } else {
+          va[i * BLOCK + p] += gv * value;
+          vb[i * BLOCK + p] += gslope;
+        }
+        gx += a[i * q + p] * gslope;
+      }
+      grad_x[r * q + p] = gx;
+    }
+    gsum[p] += sum_g;
+    if (K > 0)
+      for (int i = 0; i < KA; ++i) {
+        va[i * BLOCK + p] += sum_a[i];
+        vb[i * BLOCK + p] += sum_b[i];
+      }
+  }
+}
+
+template <typename T, int BASE, int K>
+void ab_backward_element_k(const T* grad, const T* x, const T* a, const T* b, T* grad_x,
+                           T* grad_a, T* grad_b, int64_t n, int64_t q, int64_t k_, T offset,
+                           int threads) {
+  const int64_t k = K > 0 ? K : k_;
+  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    // accumulators over the batch: sum g * value and sum g * slope per term, and sum g
+    std::vector<T> acc(static_cast<size_t>(2 * k + 1) * BLOCK, T(0));
+    T* va = acc.data();
+    T* vb = acc.data() + k * BLOCK;
+    T* gsum = acc.data() + 2 * k * BLOCK;
+    const T* ab = a + p0;
+    const T* bb = b + p0;
+    int64_t s = 0;
+    // relu: ROWS samples at a time, the accumulators loaded and stored once per group (GCC does
+    // not vectorise that loop with sigmoid's exp inside: sigmoid goes a sample at a time)
+    if (K > 0 && BASE == 0)
+      for (; s + ROWS <= n; s += ROWS)
+        backward_rows<T, BASE, K, ROWS>(grad + s * q + p0, x + s * q + p0, ab, bb,
+                                        grad_x + s * q + p0, va, vb, gsum, q, len, k);
+    for (; s < n; ++s)
+      backward_rows<T, BASE, K, 1>(grad + s * q + p0, x + s * q + p0, ab, bb,
+                                   grad_x + s * q + p0, va, vb, gsum, q, len, k);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t p = 0; p < len; ++p) {
+        grad_a[i * q + p0 + p] = va[i * BLOCK + p] - offset * gsum[p];
+        grad_b[i * q + p0 + p] = -a[i * q + p0 + p] * vb[i * BLOCK + p];
+      }
+  }
+}
+
+template <typename T, int BASE>
+void ab_forward_element(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t q,
+                        int64_t k, T offset, int threads) {
+  switch (k) {
+    case 1: return ab_forward_element_k<T, BASE, 1>(x, a, b, y, n, q, k, offset, threads);
+    case 2: return ab_forward_element_k<T, BASE, 2>(x, a, b, y, n, q, k, offset, threads);
+    case 3: return ab_forward_element_k<T, BASE, 3>(x, a, b, y, n, q, k, offset, threads);
+    case 4: return ab_forward_element_k<T, BASE, 4>(x, a, b, y, n, q, k, offset, threads);
+    default: return ab_forward_element_k<T, BASE, 0>(x, a, b, y, n, q, k, offset, threads);
+  }
+}
+
+template <typename T, int BASE>
+void ab_backward_element(const T* grad, const T* x, const T* a, const T* b, T* grad_x,
+                         T* grad_a, T* grad_b, int64_t n, int64_t q, int64_t k, T offset,
+                         int threads) {
+#define ACTLAB_K(K) \
+  ab_backward_element_k<T, BASE, K>(grad, x, a, b, grad_x, grad_a, grad_b, n, q, k, offset, threads)
+  switch (k) {
+    case 1: return ACTLAB_K(1);
+    case 2: return ACTLAB_K(2);
+    case 3: return ACTLAB_K(3);
+    case 4: return ACTLAB_K(4);
+    default: return ACTLAB_K(0);
+  }
+#undef ACTLAB_K
+}
+
+template <typename T, int BASE>
+void ab_forward_channel(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t c,
+                        int64_t sz, int64_t k, T offset, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    T shift = 0;
+    for (int64_t i = 0; i < k; ++i) shift += a[i * c + ch];
+    shift *= offset;
+    for (int64_t s = 0; s < n; ++s) {
+      const T* xs = x + (s * c + ch) * sz;
+      T* ys = y + (s * c + ch) * sz;
+#pragma omp simd
+      for (int64_t p = 0; p < sz; ++p) ys[p] = -shift;
+      for (int64_t i = 0; i < k; ++i) {
+        const T ai = a[i * c + ch], bi = b[i * c + ch];
+#pragma omp simd
+        for (int64_t p = 0; p < sz; ++p) {
+          T value, slope;
+          base_fn<T, BASE>(xs[p] - bi, value, slope);
+          ys[p] += ai * value;
+        }
+      }
+    }
+  }
+}
+
+template <typename T, int BASE>
+void ab_backward_channel(const T* grad, const T* x, const T* a, const T* b, T* grad_x,
+                         T* grad_a, T* grad_b, int64_t n, int64_t c, int64_t sz, int64_t k,
+                         T offset, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    // partial sums over CHUNK positions in T, added up in double
+    std::vector<double> va(k, 0.0), vb(k, 0.0);
+    const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
+    double gsum = 0;
+    for (int64_t row = 0; row < n * chunks; ++row) {
+      const int64_t s = row / chunks, c0 = (row % chunks) * CHUNK;
+      const int64_t len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
+      const T* xs = x + (s * c + ch) * sz + c0;
+      const T* gs = grad + (s * c + ch) * sz + c0;
+      T* gxs = grad_x + (s * c + ch) * sz + c0;
+      T rowg = 0;
+#pragma omp simd reduction(+ : rowg)
+      for (int64_t p = 0; p < len; ++p) {
+        gxs[p] = 0;
+        rowg += gs[p];
+      }
+      gsum += rowg;
+      for (int64_t i = 0; i < k; ++i) {
+        const T ai = a[i * c + ch], bi = b[i * c + ch];
+        T rowa = 0, rowb = 0;
+#pragma omp simd reduction(+ : rowa, rowb)
+        for (int64_t p = 0; p < len; ++p) {
+          T value, slope;
+          base_fn<T, BASE>(xs[p] - bi, value, slope);
+          const T gslope = gs[p] * slope;
+          rowa += gs[p] * value;
+          rowb += gslope;
+          gxs[p] += ai * gslope;
+        }
+        va[i] += rowa;
+        vb[i] += rowb;
+      }
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      grad_a[i * c + ch] = static_cast<T>(va[i] - offset * gsum);
+      grad_b[i * c + ch] = static_cast<T>(-a[i * c + ch] * vb[i]);
+    }
+  }
+}
+
+template <typename T>
+void prelu_forward_element(const T* x, const T* a, T* y, int64_t n, int64_t q, int threads) {
+  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    for (int64_t s = 0; s < n; ++s) {
+      const T* xs = x + s * q + p0;
+      T* ys = y + s * q + p0;
+#pragma omp simd
+      for (int64_t p = 0; p < len; ++p) {
+        const T scaled = a[p0 + p] * xs[p];
+        ys[p] = xs[p] > T(0) ? xs[p] : scaled;
+      }
+    }
+  }
+}
+
+template <typename T>
+void prelu_backward_element(const T* grad, const T* x, const T* a, T* grad_x, T* grad_a,
+                            int64_t n, int64_t q, int threads) {
+  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    T acc[BLOCK];
+    for (int64_t p = 0; p < len; ++p) acc[p] = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const T* xs = x + s * q + p0;
+      const T* gs = grad + s * q + p0;
+      T* gxs = grad_x + s * q + p0;
+#pragma omp simd
+      for (int64_t p = 0; p < len; ++p) {
+        const bool pos = xs[p] > T(0);
+        const T scaled = a[p0 + p] * gs[p], gx = gs[p] * xs[p];
+        gxs[p] = pos ? gs[p] : scaled;
+        acc[p] += pos ? T(0) : gx;
+      }
+    }
+    for (int64_t p = 0; p < len; ++p) grad_a[p0 + p] = acc[p];
+  }
+}
+
+template <typename T>
+void prelu_forward_channel(const T* x, const T* a, T* y, int64_t n, int64_t c, int64_t sz,
+                           int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const T ac = a[ch];
+    for (int64_t s = 0; s < n; ++s) {
+      const T* xs = x + (s * c + ch) * sz;
+      T* ys = y + (s * c + ch) * sz;
+#pragma omp simd
+      for (int64_t p = 0; p < sz; ++p) {
+        const T scaled = ac * xs[p];
+        ys[p] = xs[p] > T(0) ? xs[p] : scaled;
+      }
+    }
+  }
+}
+
+template <typename T>
+void prelu_backward_channel(const T* grad, const T* x, const T* a, T* grad_x, T* grad_a,
+                            int64_t n, int64_t c, int64_t sz, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const T ac = a[ch];
+    double total = 0;
+    const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
+    for (int64_t row = 0; row < n * chunks; ++row) {
+      const int64_t s = row / chunks, c0 = (row % chunks) * CHUNK;
+      const int64_t len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
+      const T* xs = x + (s * c + ch) * sz + c0;
+      const T* gs = grad + (s * c + ch) * sz + c0;
+      T* gxs = grad_x + (s * c + ch) * sz + c0;
+      T part = 0;
+#pragma omp simd reduction(+ : part)
+      for (int64_t p = 0; p < len; ++p) {
+        const bool pos = xs[p] > T(0);
+        const T scaled = ac * gs[p], gx = gs[p] * xs[p];
+        gxs[p] = pos ? gs[p] : scaled;
+        part += pos ? T(0) : gx;
+      }
+      total += part;
+    }
+    grad_a[ch] = static_cast<T>(total);
+  }
+}
+
+}  // namespace
+
+// The C ABI: dtype 0 float32, 1 float64; base 0 relu, 1 sigmoid; c == 0 means element
+// granularity with q positions (c * sz == q otherwise).
+#define ACTLAB_DISPATCH(DTYPE, BASE, CALL_F, CALL_D)  \
+  if (DTYPE == 0) {                                   \
+    if (BASE == 0) { CALL_F(0); } else { CALL_F(1); } \
+  } else {                                            \
+    if (BASE == 0) { CALL_D(0); } else { CALL_D(1); } \
+  }
+
+extern "C" {
+
+int actlab_ab_forward(int dtype, int base, const void* x, const void* a, const void* b, void* y,
+                      int64_t n, int64_t c, int64_t sz, int64_t k, double offset, int threads) {
+  const int64_t q = c * sz;
+#define F_(B) \
+  c == 0 ? ab_forward_element<float, B>((const float*)x, (const float*)a, (const float*)b, (float*)y, n, sz, k, (float)offset, threads) \
+         : ab_forward_channel<float, B>((const float*)x, (const float*)a, (const float*)b, (float*)y, n, c, sz, k, (float)offset, threads)
+#define D_(B) \
+  c == 0 ? ab_forward_element<double, B>((const double*)x, (const double*)a, (const double*)b, (double*)y, n, sz, k, offset, threads) \
+         : ab_forward_channel<double, B>((const double*)x, (const double*)a, (const double*)b, (double*)y, n, c, sz, k, offset, threads)
+  ACTLAB_DISPATCH(dtype, base, F_, D_)
+#undef F_
+#undef D_
+  (void)q;
+  return 0;
+}
+
+int actlab_ab_backward(int dtype, int base, const void* grad, const void* x, const void* a,
+                       const void* b, void* grad_x, void* grad_a, void* grad_b, int64_t n,
+                       int64_t c, int64_t sz, int64_t k, double offset, int threads) {
+#define F_(B) \
+  c == 0 ? ab_backward_element<float, B>((const float*)grad, (const float*)x, (const float*)a, (const float*)b, (float*)grad_x, (float*)grad_a, (float*)grad_b, n, sz, k, (float)offset, threads) \
+         : ab_backward_channel<float, B>((const float*)grad, (const float*)x, (const float*)a, (const float*)b, (float*)grad_x, (float*)grad_a, (float*)grad_b, n, c, sz, k, (float)offset, threads)
+#define D_(B) \
+  c == 0 ? ab_backward_element<double, B>((const double*)grad, (const double*)x, (const double*)a, (const double*)b, (double*)grad_x, (double*)grad_a, (double*)grad_b, n, sz, k, offset, threads) \
+         : ab_backward_channel<double, B>((const double*)grad, (const double*)x, (const double*)a, (const double*)b, (double*)grad_x, (double*)grad_a, (double*)grad_b, n, c, sz, k, offset, threads)
+  ACTLAB_DISPATCH(dtype, base, F_, D_)
+#undef F_
+#undef D_
+  return 0;
+}
+
+int actlab_prelu_forward(int dtype, const void* x, const void* a, void* y, int64_t n, int64_t c,
+                         int64_t sz, int threads) {
+  if (dtype == 0) {
+    c == 0 ? prelu_forward_element<float>((const float*)x, (const float*)a, (float*)y, n, sz, threads)
+           : prelu_forward_channel<float>((const float*)x, (const float*)a, (float*)y, n, c, sz, threads);
+  } else {
+    c == 0 ? prelu_forward_element<double>((const double*)x, (const double*)a, (double*)y, n, sz, threads)
+           : prelu_forward_channel<double>((const double*)x, (const double*)a, (double*)y, n, c, sz, threads);
+  }
+  return 0;
+}
+
+int actlab_prelu_backward(int dtype, const void* grad, const void* x, const void* a,
+                          void* grad_x, void* grad_a, int64_t n, int64_t c, int64_t sz,
+                          int threads) {
+  if (dtype == 0) {
+    c == 0 ? prelu_backward_element<float>((const float*)grad, (const float*)x, (const float*)a, (float*)grad_x, (float*)grad_a, n, sz, threads)
+           : prelu_backward_channel<float>((const float*)grad, (const float*)x, (const float*)a, (float*)grad_x, (float*)grad_a, n, c, sz, threads);
+  } else {
+    c == 0 ? prelu_backward_element<double>((const double*)grad, (const double*)x, (const double*)a, (double*)grad_x, (double*)grad_a, n, sz, threads)
+           : prelu_backward_channel<double>((const double*)grad, (const double*)x, (const double*)a, (double*)grad_x, (double*)grad_a, n, c, sz, threads);
+  }
+  return 0;
+}
+
+}  // extern "C"
