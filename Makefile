@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## Train the MLP on WDBC (real data, offline) and log the run to mlruns/.
 	$(BIN)/actlab fit --config configs/quickstart.yaml
 
+# One pytest worker per core (pytest-xdist), a test file's tests on one worker: its module
+# fixtures (a PostgreSQL, a Ray cluster) start once. Many tests wait on processes they start.
+XDIST  := -n auto --dist loadfile
+
 test: $(STAMP)  ## The whole suite, slow and server tests included (what CI runs).
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: $(STAMP)  ## Skip the tests marked slow.
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
