@@ -168,3 +168,14 @@ def only_run(uri: str, experiment: str = "quickstart"):
 def error_lines(err: str) -> list[str]:
     """The ``actlab: error:`` lines of a command's stderr."""
     return [line for line in err.splitlines() if line.startswith("actlab: error:")]
+
+
+#: Runs the command after it with SIGINT at its default (as in a terminal's foreground job): a
+#: suite started in the background (``make test &``, a CI runner) ignores SIGINT, every child
+#: inherits that across exec, and Python then never installs its KeyboardInterrupt handler.
+SIGINT_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])",
+]

@@ -25,7 +25,16 @@ from actlab.sweep.runner import (
     signal_error,
 )
 from actlab.sweep.spec import SweepSpec
-from tests.helpers import CONFIGS, REPO, alive, children, process_group, run_actlab, tracking_uri
+from tests.helpers import (
+    CONFIGS,
+    REPO,
+    SIGINT_DEFAULT,
+    alive,
+    children,
+    process_group,
+    run_actlab,
+    tracking_uri,
+)
 
 FAST = {
     "trainer.max_epochs": 1,
@@ -285,7 +294,12 @@ def test_ctrl_c_of_a_sweep_is_one_line_and_its_runs_end_failed_by_sigint(tmp_pat
     its run, which ends FAILED tagged ``stopped by SIGINT``; one line, exit 130."""
     cmd, env, mlruns = slow_sweep(tmp_path)
     with process_group(
-        cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*SIGINT_DEFAULT, *cmd],  # Ctrl-C reaches it even when the suite runs in the background
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as driver:
         server, run = training(driver, mlruns)
         os.killpg(driver.pid, signal.SIGINT)
