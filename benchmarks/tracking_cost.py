@@ -59,9 +59,9 @@ class Clock:
 def measure_fit(config: Path, epochs: int) -> dict[str, list[float]]:
     from lightning import Callback
 
+    from actlab.fit.last_checkpoint import ResumableCheckpoint
     from actlab.tracking.callback import TrackingCallback
     from actlab.tracking.mlflow import ActlabMLFlowLogger
-    from actlab.fit.last_checkpoint import ResumableCheckpoint
     from tests.helpers import run_actlab
 
     clock = Clock()
