@@ -63,6 +63,68 @@ def test_native_matches_reference(native_calls, name, k, granularity, shape, dty
         torch.testing.assert_close(got, want, **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("granularity", ["layer", "channel", "element"])
+@pytest.mark.parametrize("name", ["cpaf_relu", "cpaf_sigmoid"])
+@pytest.mark.parametrize("k", [5, 7])
+def test_native_matches_reference_beyond_four_terms(native_calls, name, k, granularity, dtype):
+    """k = 1..4 run kernels with the terms unrolled; larger k the generic loops (over 600
+    positions, so the element kernel's groups of four samples and its tail both run)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 10, 21, dtype=dtype) * 2
+    ref, fused = _pair(name, k, granularity, x)
+    g = torch.randn_like(x)
+    y_ref, grads_ref = _grads(ref, x, g)
+    native_calls.clear()
+    y, grads = _grads(fused, x, g)
+    assert set(native_calls) == {"ab_forward", "ab_backward"}, native_calls
+    tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {}
+    torch.testing.assert_close(y, y_ref, **tol)
+    torch.testing.assert_close(grads[0], grads_ref[0], **tol)
+    # a and b's gradients are float32 sums over up to 1,260 terms, in another order than autograd's
+    sums = tol or {"rtol": 1e-4, "atol": 1e-4}
+    for got, want in zip(grads[1:], grads_ref[1:], strict=True):
+        torch.testing.assert_close(got, want, **sums)
+
+
+@pytest.mark.parametrize("granularity", ["channel", "element"])
+@pytest.mark.parametrize("name,k", [("cpaf_sigmoid", 2), ("pa_sigmoid", None), ("cpaf_relu", 2)])
+def test_native_matches_reference_far_out(native_calls, name, k, granularity) -> None:
+    """Inputs up to |x| = 200, where float32's exp under- and overflows: the kernels exponentiate
+    -|x - b| only (sigmoid) and agree with the reference there, gradients included."""
+    x = torch.linspace(-200, 200, 9 * 4 * 50).reshape(9, 4, 50)
+    x = x[:, :, torch.randperm(50, generator=torch.Generator().manual_seed(0))].contiguous()
+    ref, fused = _pair(name, k, granularity, x)
+    g = torch.randn_like(x)
+    y_ref, grads_ref = _grads(ref, x, g)
+    native_calls.clear()
+    y, grads = _grads(fused, x, g)
+    assert native_calls["ab_forward"] and native_calls["ab_backward"], native_calls
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(grads[0], grads_ref[0])
+    for got, want in zip(grads[1:], grads_ref[1:], strict=True):  # sums of values up to 200
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("granularity", ["layer", "channel", "element"])
+@pytest.mark.parametrize("name,k", [("cpaf_sigmoid", 2), ("cpaf_relu", 2), ("prelu", None)])
+def test_native_keeps_nan_where_the_reference_does(native_calls, name, k, granularity) -> None:
+    """A NaN input gives NaN at its position, as torch's relu and sigmoid do (a diverged run must
+    not come out finite), and nowhere else."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5)
+    x[1, 2, 3, 4] = x[3, 0, 0, 1] = float("nan")
+    ref, fused = _pair(name, k, granularity, x)
+    native_calls.clear()
+    with torch.no_grad():
+        y, y_ref = fused(x), ref(x)
+    assert native_calls, "the C++ kernels did not run"
+    assert torch.equal(torch.isnan(y), torch.isnan(x))
+    assert torch.equal(torch.isnan(y_ref), torch.isnan(x))
+    torch.testing.assert_close(y, y_ref, equal_nan=True)
+
+
 @pytest.mark.parametrize("name,k", [("cpaf_relu", 2), ("cpaf_sigmoid", 3), ("prelu", None)])
 @pytest.mark.parametrize("granularity", ["layer", "channel", "element"])
 def test_native_results_do_not_depend_on_the_thread_count(native_calls, name, k, granularity):
