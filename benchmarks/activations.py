@@ -2,7 +2,8 @@
 
 Each activation is swapped into its own copy of the same net (same weights); timings are taken
 interleaved (one step of every row per round) in one process, so machine load hits all rows
-alike, and reported as the median with the ratio to ReLU. Rows per trainable activation:
+alike, and reported as the median with the ratio to ReLU (CPU seconds on CPU, wall seconds on
+CUDA; freed memory kept in the process, as ``actlab fit`` keeps it). Rows per trainable activation:
 ``reference`` (the pure function under recompute, the oracle), ``fused`` (the closed-form
 backward: on CPU the single-pass C++ kernels where they serve, else inductor-compiled; on CUDA
 Triton), and on CPU ``fused [inductor]`` (the C++ kernels off) and ``fused [eager]`` (the same
@@ -29,6 +30,7 @@ import actlab.models  # noqa: F401  (registers cpaf_structure1 with timm)
 from actlab.activations import swap_activations
 from actlab.activations.fused import ops
 from actlab.activations.memory import saved_bytes
+from actlab.fit.host_memory import keep_freed_memory
 
 TRAINABLE = ["cpaf_relu(k=2)", "pa_relu", "prelu", "cpaf_sigmoid"]
 MODELS = [("cpaf_structure1", {}), ("resnet18", {})]
@@ -60,13 +62,14 @@ def step_time(model, x, y, kernels: str, autocast) -> float:
     try:
         if x.is_cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        clock = time.perf_counter if x.is_cuda else time.process_time  # CPU: CPU seconds
+        start = clock()
         with autocast():
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         if x.is_cuda:
             torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
     finally:
         ops.set_cpu_compile(old)
         ops.set_cpu_native(old_native)
@@ -109,7 +112,8 @@ def bench(name: str, kwargs: dict, args: argparse.Namespace) -> None:
     layout = "channels_last" if args.channels_last else "NCHW"
     print(
         f"\n{name}, {args.device} {args.dtype} {layout}, batch {args.batch}, 3x32x32, "
-        f"median of {args.rounds} interleaved fwd+bwd steps"
+        f"median of {args.rounds} interleaved fwd+bwd steps "
+        f"({'wall' if args.device == 'cuda' else 'CPU'} ms)"
     )
     print(
         f"| {'activation, backend':<34} | {'fwd+bwd ms':>10} | {'x relu':>6} | {'saved MiB':>9} "
@@ -138,6 +142,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as actlab fit does
     where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     print(f"torch {torch.__version__}, {where}, {args.threads} thread(s)")
     for name, kwargs in MODELS:

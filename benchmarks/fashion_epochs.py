@@ -12,6 +12,7 @@ kernels and their compiled graphs) and the rest.
     python benchmarks/fashion_epochs.py --channels-last      # also NHWC variants of 004's net
     python benchmarks/fashion_epochs.py --profile "cpaf_relu(k=2, granularity=element)"
     python benchmarks/fashion_epochs.py --no-003 --compare-inductor   # C++ kernels vs inductor
+    python benchmarks/fashion_epochs.py --glibc-default      # glibc's allocator as it comes
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import actlab.models  # noqa: F401  (registers the papers' nets)
 from actlab.activations import swap_activations
 from actlab.activations.fused import ops
+from actlab.fit.host_memory import keep_freed_memory
 from actlab.tasks.classification import create_backbone
 from actlab.tasks.heads import head_loss
 
@@ -182,8 +184,15 @@ def main() -> None:
         help="also run 004's trainable activations with the C++ kernels off (inductor's code)",
     )
     parser.add_argument("--no-003", action="store_true", help="only 004's net")
+    parser.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="leave glibc's allocator as it is (actlab fit keeps freed memory in the process)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kept = not args.glibc_default and keep_freed_memory()
+    print(f"freed memory kept in the process (as actlab fit does): {kept}")
     if args.profile:
         profile(args.profile, args.steps, native=not args.compare_inductor)
         return

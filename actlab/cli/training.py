@@ -32,6 +32,7 @@ from actlab.errors import ActlabError
 from actlab.fit.callbacks import fit_callbacks
 from actlab.fit.checkpoints import CheckpointStamp, fit_config
 from actlab.fit.guards import SignalExit, as_signal_exit, raise_on_signals
+from actlab.fit.host_memory import keep_freed_memory
 from actlab.fit.last_checkpoint import ResumableCheckpoint
 from actlab.fit.preflight import (
     adopt_logger_credentials,
@@ -246,6 +247,7 @@ class ActlabCLI(LightningCLI):
 
 def run(args: list[str]) -> int:
     """Run LightningCLI on ``args`` (``fit --config ...``); SIGTERM/SIGINT exit ``128 + signal``."""
+    keep_freed_memory()  # no page faults for each step's buffers (glibc; see fit/host_memory.py)
     with raise_on_signals(), contextlib.ExitStack() as stack:
         stack.callback(release_runs)  # the runs this fit wrote (another fit may resume them)
         try:
