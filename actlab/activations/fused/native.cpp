@@ -11,6 +11,8 @@
 // off -ftrapping-math (a comparison may not be hoisted otherwise); no result changes by it. Base 0 is relu, 1 sigmoid (004 eq. 2/3, 7-9):
 //   y = sum_i a_i (g(x - b_i) - o);  dy/dx = sum_i a_i g'(x - b_i);
 //   dy/da_i = g(x - b_i) - o;        dy/db_i = -a_i g'(x - b_i).
+#include <omp.h>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -63,6 +65,35 @@ inline void base_fn(T d, T& value, T& slope) {
   }
 }
 
+constexpr int ROWS = 4;  // samples per group in the element kernels
+
+// R samples (rows q apart) of one element block's forward for K = 1..4 terms: each position's
+// parameters loaded once for the group (one sample at a time, the relu base read 4 parameters per
+// input from L2 and took 2x the channel kernel's time).
+template <typename T, int BASE, int K, int R>
+inline void forward_rows_k(const T* x, const T* a, const T* b, const T* shift, T* y, int64_t q,
+                           int64_t len) {
+  static_assert(K >= 1 && K <= 4, "K = 1..4");
+#pragma omp simd
+  for (int64_t p = 0; p < len; ++p) {
+    const T a0 = a[p], b0 = b[p], sh = shift[p];
+    const T a1 = K > 1 ? a[q + p] : T(0), b1 = K > 1 ? b[q + p] : T(0);
+    const T a2 = K > 2 ? a[2 * q + p] : T(0), b2 = K > 2 ? b[2 * q + p] : T(0);
+    const T a3 = K > 3 ? a[3 * q + p] : T(0), b3 = K > 3 ? b[3 * q + p] : T(0);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const T xv = x[r * q + p];
+      T value, slope, out = -sh;
+      base_fn<T, BASE>(xv - b0, value, slope);
+      out += a0 * value;
+      if constexpr (K > 1) base_fn<T, BASE>(xv - b1, value, slope), out += a1 * value;
+      if constexpr (K > 2) base_fn<T, BASE>(xv - b2, value, slope), out += a2 * value;
+      if constexpr (K > 3) base_fn<T, BASE>(xv - b3, value, slope), out += a3 * value;
+      y[r * q + p] = out;
+    }
+  }
+}
+
 // The element kernels take the number of terms as a template argument K (k = 1..4 unroll the
 // term loop into the position loop, so each position is loaded and stored once); K = 0 reads k.
 template <typename T, int BASE, int K>
@@ -80,7 +111,11 @@ void ab_forward_element_k(const T* x, const T* a, const T* b, T* y, int64_t n, i
     for (int64_t p = 0; p < len; ++p) shift[p] *= offset;
     const T* ab = a + p0;
     const T* bb = b + p0;
-    for (int64_t s = 0; s < n; ++s) {
+    int64_t s = 0;
+    if constexpr (K > 0)
+      for (; s + ROWS <= n; s += ROWS)
+        forward_rows_k<T, BASE, K, ROWS>(x + s * q + p0, ab, bb, shift, y + s * q + p0, q, len);
+    for (; s < n; ++s) {
       const T* xs = x + s * q + p0;
       T* ys = y + s * q + p0;
 #pragma omp simd
@@ -99,7 +134,6 @@ void ab_forward_element_k(const T* x, const T* a, const T* b, T* y, int64_t n, i
 }
 
 constexpr int64_t CHUNK = 256;  // positions per partial sum in the channel backward
-constexpr int ROWS = 4;  // samples per group in the element backward
 
 // R samples (rows q apart) of one element block: grad_x, and the block's accumulators
 // (va, vb: sum of g * value and g * slope per term, BLOCK apart; gsum: sum of g) updated once.
@@ -321,34 +355,45 @@ void ab_backward_channel_any(const T* grad, const T* x, const T* a, const T* b, 
   }
 }
 
+// The channels [lo, hi) of thread t of nt: threads own whole channels, and every thread walks the
+// samples in order and its channels in each, so memory is read as it lies (channel-outer loops
+// took 1.5x as long on 004 §4.2's first site).
+inline void channel_range(int64_t c, int t, int nt, int64_t& lo, int64_t& hi) {
+  lo = c * t / nt;
+  hi = c * (t + 1) / nt;
+}
+
 // Channel kernels for K = 1..4 terms: one pass over each row, the channel's parameters and the
 // row's sums in named registers (the generic ones above take a pass per term: CPAF-ReLU k=2's
-// channel backward took 1.0 ms on 004 §4.2's first site against the element kernel's 0.6 ms).
+// channel backward took 1.8 ms on 004 §4.2's first site, now 0.6 ms).
 template <typename T, int BASE, int K>
 void ab_forward_channel_k(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t c,
                           int64_t sz, T offset, int threads) {
   static_assert(K >= 1 && K <= 4, "K = 1..4");
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const T a0 = a[ch], b0 = b[ch];
-    const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
-    const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
-    const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
-    const T shift = offset * (a0 + a1 + a2 + a3);
-    for (int64_t s = 0; s < n; ++s) {
-      const T* xs = x + (s * c + ch) * sz;
-      T* ys = y + (s * c + ch) * sz;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * c * sz > 32768)
+  {
+    int64_t lo, hi;
+    channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ch = lo; ch < hi; ++ch) {
+        const T a0 = a[ch], b0 = b[ch];
+        const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
+        const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
+        const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
+        const T shift = offset * (a0 + a1 + a2 + a3);
+        const T* xs = x + (s * c + ch) * sz;
+        T* ys = y + (s * c + ch) * sz;
 #pragma omp simd
-      for (int64_t p = 0; p < sz; ++p) {
-        T value, slope, out = -shift;
-        base_fn<T, BASE>(xs[p] - b0, value, slope);
-        out += a0 * value;
-        if constexpr (K > 1) base_fn<T, BASE>(xs[p] - b1, value, slope), out += a1 * value;
-        if constexpr (K > 2) base_fn<T, BASE>(xs[p] - b2, value, slope), out += a2 * value;
-        if constexpr (K > 3) base_fn<T, BASE>(xs[p] - b3, value, slope), out += a3 * value;
-        ys[p] = out;
+        for (int64_t p = 0; p < sz; ++p) {
+          T value, slope, out = -shift;
+          base_fn<T, BASE>(xs[p] - b0, value, slope);
+          out += a0 * value;
+          if constexpr (K > 1) base_fn<T, BASE>(xs[p] - b1, value, slope), out += a1 * value;
+          if constexpr (K > 2) base_fn<T, BASE>(xs[p] - b2, value, slope), out += a2 * value;
+          if constexpr (K > 3) base_fn<T, BASE>(xs[p] - b3, value, slope), out += a3 * value;
+          ys[p] = out;
+        }
       }
-    }
   }
 }
 
@@ -357,40 +402,49 @@ void ab_backward_channel_k(const T* grad, const T* x, const T* a, const T* b, T*
                            T* grad_a, T* grad_b, int64_t n, int64_t c, int64_t sz, T offset,
                            int threads) {
   static_assert(K >= 1 && K <= 4, "K = 1..4");
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const T a0 = a[ch], b0 = b[ch];
-    const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
-    const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
-    const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
-    // partial sums over CHUNK positions in T, added up in double
-    double va[4] = {0, 0, 0, 0}, vb[4] = {0, 0, 0, 0}, gsum = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * c * sz > 32768)
+  {
+    int64_t lo, hi;
+    channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    // per channel: the sums of g * value and g * slope per term and of g, in double, over
+    // partial sums of CHUNK positions in T
+    std::vector<double> acc(static_cast<size_t>(hi - lo) * (2 * K + 1), 0.0);
     const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
-    for (int64_t row = 0; row < n * chunks; ++row) {
-      const int64_t s = row / chunks, c0 = (row % chunks) * CHUNK;
-      const int64_t len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
-      const T* xs = x + (s * c + ch) * sz + c0;
-      const T* gs = grad + (s * c + ch) * sz + c0;
-      T* gxs = grad_x + (s * c + ch) * sz + c0;
-      T sa0 = 0, sa1 = 0, sa2 = 0, sa3 = 0, sb0 = 0, sb1 = 0, sb2 = 0, sb3 = 0, sg = 0;
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ch = lo; ch < hi; ++ch) {
+        const T a0 = a[ch], b0 = b[ch];
+        const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
+        const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
+        const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
+        double* v = acc.data() + (ch - lo) * (2 * K + 1);  // va[K], vb[K], gsum
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const int64_t c0 = chunk * CHUNK, len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
+          const T* xs = x + (s * c + ch) * sz + c0;
+          const T* gs = grad + (s * c + ch) * sz + c0;
+          T* gxs = grad_x + (s * c + ch) * sz + c0;
+          T sa0 = 0, sa1 = 0, sa2 = 0, sa3 = 0, sb0 = 0, sb1 = 0, sb2 = 0, sb3 = 0, sg = 0;
 #pragma omp simd reduction(+ : sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, sg)
-      for (int64_t p = 0; p < len; ++p) {
-        const T xv = xs[p], gv = gs[p];
-        T gx = 0;
-        sg += gv;
-        backward_term<T, BASE>(xv, gv, a0, b0, sa0, sb0, gx);
-        if constexpr (K > 1) backward_term<T, BASE>(xv, gv, a1, b1, sa1, sb1, gx);
-        if constexpr (K > 2) backward_term<T, BASE>(xv, gv, a2, b2, sa2, sb2, gx);
-        if constexpr (K > 3) backward_term<T, BASE>(xv, gv, a3, b3, sa3, sb3, gx);
-        gxs[p] = gx;
+          for (int64_t p = 0; p < len; ++p) {
+            const T xv = xs[p], gv = gs[p];
+            T gx = 0;
+            sg += gv;
+            backward_term<T, BASE>(xv, gv, a0, b0, sa0, sb0, gx);
+            if constexpr (K > 1) backward_term<T, BASE>(xv, gv, a1, b1, sa1, sb1, gx);
+            if constexpr (K > 2) backward_term<T, BASE>(xv, gv, a2, b2, sa2, sb2, gx);
+            if constexpr (K > 3) backward_term<T, BASE>(xv, gv, a3, b3, sa3, sb3, gx);
+            gxs[p] = gx;
+          }
+          const T sums[8] = {sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3};
+          for (int i = 0; i < K; ++i) v[i] += sums[i], v[K + i] += sums[4 + i];
+          v[2 * K] += sg;
+        }
       }
-      gsum += sg;
-      va[0] += sa0, vb[0] += sb0, va[1] += sa1, vb[1] += sb1;
-      va[2] += sa2, vb[2] += sb2, va[3] += sa3, vb[3] += sb3;
-    }
-    for (int64_t i = 0; i < K; ++i) {
-      grad_a[i * c + ch] = static_cast<T>(va[i] - offset * gsum);
-      grad_b[i * c + ch] = static_cast<T>(-a[i * c + ch] * vb[i]);
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      const double* v = acc.data() + (ch - lo) * (2 * K + 1);
+      for (int64_t i = 0; i < K; ++i) {
+        grad_a[i * c + ch] = static_cast<T>(v[i] - offset * v[2 * K]);
+        grad_b[i * c + ch] = static_cast<T>(-a[i * c + ch] * v[K + i]);
+      }
     }
   }
 }
@@ -471,46 +525,53 @@ void prelu_backward_element(const T* grad, const T* x, const T* a, T* grad_x, T*
 template <typename T>
 void prelu_forward_channel(const T* x, const T* a, T* y, int64_t n, int64_t c, int64_t sz,
                            int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const T ac = a[ch];
-    for (int64_t s = 0; s < n; ++s) {
-      const T* xs = x + (s * c + ch) * sz;
-      T* ys = y + (s * c + ch) * sz;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * c * sz > 32768)
+  {
+    int64_t lo, hi;
+    channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ch = lo; ch < hi; ++ch) {
+        const T ac = a[ch];
+        const T* xs = x + (s * c + ch) * sz;
+        T* ys = y + (s * c + ch) * sz;
 #pragma omp simd
-      for (int64_t p = 0; p < sz; ++p) {
-        const T scaled = ac * xs[p];
-        ys[p] = xs[p] > T(0) ? xs[p] : scaled;
+        for (int64_t p = 0; p < sz; ++p) {
+          const T scaled = ac * xs[p];
+          ys[p] = xs[p] > T(0) ? xs[p] : scaled;
+        }
       }
-    }
   }
 }
 
 template <typename T>
 void prelu_backward_channel(const T* grad, const T* x, const T* a, T* grad_x, T* grad_a,
                             int64_t n, int64_t c, int64_t sz, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const T ac = a[ch];
-    double total = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * c * sz > 32768)
+  {
+    int64_t lo, hi;
+    channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    std::vector<double> total(static_cast<size_t>(hi - lo), 0.0);
     const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
-    for (int64_t row = 0; row < n * chunks; ++row) {
-      const int64_t s = row / chunks, c0 = (row % chunks) * CHUNK;
-      const int64_t len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
-      const T* xs = x + (s * c + ch) * sz + c0;
-      const T* gs = grad + (s * c + ch) * sz + c0;
-      T* gxs = grad_x + (s * c + ch) * sz + c0;
-      T part = 0;
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ch = lo; ch < hi; ++ch) {
+        const T ac = a[ch];
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const int64_t c0 = chunk * CHUNK, len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
+          const T* xs = x + (s * c + ch) * sz + c0;
+          const T* gs = grad + (s * c + ch) * sz + c0;
+          T* gxs = grad_x + (s * c + ch) * sz + c0;
+          T part = 0;
 #pragma omp simd reduction(+ : part)
-      for (int64_t p = 0; p < len; ++p) {
-        const bool pos = xs[p] > T(0);
-        const T scaled = ac * gs[p], gx = gs[p] * xs[p];
-        gxs[p] = pos ? gs[p] : scaled;
-        part += pos ? T(0) : gx;
+          for (int64_t p = 0; p < len; ++p) {
+            const bool pos = xs[p] > T(0);
+            const T scaled = ac * gs[p], gx = gs[p] * xs[p];
+            gxs[p] = pos ? gs[p] : scaled;
+            part += pos ? T(0) : gx;
+          }
+          total[ch - lo] += part;
+        }
       }
-      total += part;
-    }
-    grad_a[ch] = static_cast<T>(total);
+    for (int64_t ch = lo; ch < hi; ++ch) grad_a[ch] = static_cast<T>(total[ch - lo]);
   }
 }
 
