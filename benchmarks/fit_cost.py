@@ -49,6 +49,8 @@ class PhaseClock(Callback):
 
     totals: dict[str, list[float]] = {name: [0.0, 0.0] for name in PHASES}
     counts: dict[str, int] = {name: 0 for name in PHASES}
+    #: minor page faults and system CPU seconds in the training steps (host_memory.py's concern)
+    step_faults: list[float] = [0, 0.0]
 
     def __init__(self) -> None:
         self._open: dict[str, tuple[float, float]] = {}
@@ -67,10 +69,14 @@ class PhaseClock(Callback):
         if self._first_step:
             self._first_step = False
             self.totals["start"] = [cpu_seconds(), time.perf_counter() - T0_WALL]
+        self._usage = resource.getrusage(resource.RUSAGE_SELF)
         self._begin("training steps")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._end("training steps")
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.step_faults[0] += usage.ru_minflt - self._usage.ru_minflt
+        self.step_faults[1] += usage.ru_stime - self._usage.ru_stime
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._begin("validation")
@@ -133,6 +139,12 @@ def main() -> None:
     print(f"{'whole fit':16s} {total[0]:8.1f} {total[1]:8.1f} {'':6s} {total[0] / train_cpu:12.2f}")
     print(f"whole fit / training steps: {total[0] / train_cpu:.2f}x CPU, "
           f"{total[1] / train_wall:.2f}x wall (target 1.25x)")  # fmt: skip
+    steps = PhaseClock.counts["training steps"]
+    faults, system = PhaseClock.step_faults
+    print(
+        f"per training step: {faults / steps:.0f} minor page faults, {system / steps * 1e3:.2f} "
+        f"ms system CPU (freed memory kept: {os.environ.get('ACTLAB_KEEP_FREED_MEMORY') != '0'})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@
 // is viewed as (N, C, S): N samples, C channels, S positions per channel. Parameters are (k, Q):
 //   element granularity: Q = C * S, a parameter set per position of one sample;
 //   channel granularity: Q = C (layer granularity is channel with C = 1).
-// Element kernels walk blocks of positions; per block, the samples in turn, so that the block's
-// parameters and gradient accumulators stay in L1 and x and grad are read exactly once. Channel
-// kernels give each thread whole channels. Threads never share an accumulator, so results do not
-// depend on the thread count. Selects compile to blends, not branches, because the build turns
-// off -ftrapping-math (a comparison may not be hoisted otherwise); no result changes by it. Base 0 is relu, 1 sigmoid (004 eq. 2/3, 7-9):
+// Element kernels walk blocks of positions; per block, the samples in groups of four, so that the
+// block's parameters and gradient accumulators stay in cache and x and grad are read exactly
+// once. Channel kernels give each thread whole channels and walk the samples in order. Threads
+// never share an accumulator, so results do not depend on the thread count. Selects compile to
+// blends, not branches, because the build turns off -ftrapping-math (a comparison may not be
+// hoisted otherwise); no result changes by it. Base 0 is relu, 1 sigmoid (004 eq. 2/3, 7-9):
 //   y = sum_i a_i (g(x - b_i) - o);  dy/dx = sum_i a_i g'(x - b_i);
 //   dy/da_i = g(x - b_i) - o;        dy/db_i = -a_i g'(x - b_i).
 #include <omp.h>
@@ -135,42 +136,26 @@ void ab_forward_element_k(const T* x, const T* a, const T* b, T* y, int64_t n, i
 
 constexpr int64_t CHUNK = 256;  // positions per partial sum in the channel backward
 
-// R samples (rows q apart) of one element block: grad_x, and the block's accumulators
-// (va, vb: sum of g * value and g * slope per term, BLOCK apart; gsum: sum of g) updated once.
-template <typename T, int BASE, int K, int R>
-inline void backward_rows(const T* grad, const T* x, const T* a, const T* b, T* grad_x, T* va,
-                          T* vb, T* gsum, int64_t q, int64_t len, int64_t k_) {
-  const int64_t k = K > 0 ? K : k_;
-  constexpr int KA = K > 0 ? K : 1;  // register accumulators (K = 0 runs with R = 1 only)
+// One sample of one element block for any number of terms k (the k > 4 path): grad_x, and the
+// block's accumulators (va, vb: sum of g * value and g * slope per term, BLOCK apart; gsum: sum of
+// g) updated in place.
+template <typename T, int BASE>
+inline void backward_row_any(const T* grad, const T* x, const T* a, const T* b, T* grad_x, T* va,
+                             T* vb, T* gsum, int64_t q, int64_t len, int64_t k) {
 #pragma omp simd
   for (int64_t p = 0; p < len; ++p) {
-    T sum_a[KA], sum_b[KA], sum_g = 0;
-    for (int i = 0; i < KA; ++i) sum_a[i] = sum_b[i] = 0;
-    for (int r = 0; r < R; ++r) {
-      const T xv = x[r * q + p], gv = grad[r * q + p];
-      T gx = 0;
-      sum_g += gv;
-      for (int64_t i = 0; i < k; ++i) {
-        T value, slope;
-        base_fn<T, BASE>(xv - b[i * q + p], value, slope);
-        const T gslope = gv * slope;
-        if (K > 0) {
-          sum_a[i] += gv * value;
-          sum_b[i] += gslope;
-        } else {
-          va[i * BLOCK + p] += gv * value;
-          vb[i * BLOCK + p] += gslope;
-        }
-        gx += a[i * q + p] * gslope;
-      }
-      grad_x[r * q + p] = gx;
+    const T xv = x[p], gv = grad[p];
+    T gx = 0;
+    gsum[p] += gv;
+    for (int64_t i = 0; i < k; ++i) {
+      T value, slope;
+      base_fn<T, BASE>(xv - b[i * q + p], value, slope);
+      const T gslope = gv * slope;
+      va[i * BLOCK + p] += gv * value;
+      vb[i * BLOCK + p] += gslope;
+      gx += a[i * q + p] * gslope;
     }
-    gsum[p] += sum_g;
-    if (K > 0)
-      for (int i = 0; i < KA; ++i) {
-        va[i * BLOCK + p] += sum_a[i];
-        vb[i * BLOCK + p] += sum_b[i];
-      }
+    grad_x[p] = gx;
   }
 }
 
@@ -245,8 +230,8 @@ void ab_backward_element_k(const T* grad, const T* x, const T* a, const T* b, T*
                                        grad_x + s * q + p0, va, vb, gsum, q, len);
     }
     for (; s < n; ++s)
-      backward_rows<T, BASE, K, 1>(grad + s * q + p0, x + s * q + p0, ab, bb,
-                                   grad_x + s * q + p0, va, vb, gsum, q, len, k);
+      backward_row_any<T, BASE>(grad + s * q + p0, x + s * q + p0, ab, bb, grad_x + s * q + p0,
+                                va, vb, gsum, q, len, k);
     for (int64_t i = 0; i < k; ++i)
       for (int64_t p = 0; p < len; ++p) {
         grad_a[i * q + p0 + p] = va[i * BLOCK + p] - offset * gsum[p];

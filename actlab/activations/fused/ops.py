@@ -59,7 +59,7 @@ def set_cpu_native(enabled: bool) -> bool:
     or inductor's code for every case; returns the old value. Only while :func:`set_cpu_compile`
     is on (both are compiled code). ``ACTLAB_CPU_NATIVE=0`` in the environment sets the initial
     value. In benchmarks/fashion_epochs.py the C++ kernels cut CPAF-ReLU (k=2, element) on 004
-    §4.2's net from 1.40x to 1.17x ReLU's training step (see docs/performance.md)."""
+    §4.2's net from 1.30x to 1.13x ReLU's training step, in the same run (docs/performance.md)."""
     old = _cpu_native["enabled"]
     _cpu_native["enabled"] = bool(enabled)
     return old
