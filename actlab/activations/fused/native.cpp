@@ -348,6 +348,16 @@ inline void channel_range(int64_t c, int t, int nt, int64_t& lo, int64_t& hi) {
   hi = c * (t + 1) / nt;
 }
 
+// The K terms' parameters of channel ch (c apart) in named registers; unused ones are 0.
+template <typename T, int K>
+inline void channel_terms(const T* a, const T* b, int64_t c, int64_t ch, T& a0, T& a1, T& a2,
+                          T& a3, T& b0, T& b1, T& b2, T& b3) {
+  a0 = a[ch], b0 = b[ch];
+  a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
+  a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
+  a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
+}
+
 // Channel kernels for K = 1..4 terms: one pass over each row, the channel's parameters and the
 // row's sums in named registers (the generic ones above take a pass per term: CPAF-ReLU k=2's
 // channel backward took 1.8 ms on 004 §4.2's first site, now 0.6 ms).
@@ -361,10 +371,8 @@ void ab_forward_channel_k(const T* x, const T* a, const T* b, T* y, int64_t n, i
     channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
     for (int64_t s = 0; s < n; ++s)
       for (int64_t ch = lo; ch < hi; ++ch) {
-        const T a0 = a[ch], b0 = b[ch];
-        const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
-        const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
-        const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
+        T a0, a1, a2, a3, b0, b1, b2, b3;
+        channel_terms<T, K>(a, b, c, ch, a0, a1, a2, a3, b0, b1, b2, b3);
         const T shift = offset * (a0 + a1 + a2 + a3);
         const T* xs = x + (s * c + ch) * sz;
         T* ys = y + (s * c + ch) * sz;
@@ -397,10 +405,8 @@ void ab_backward_channel_k(const T* grad, const T* x, const T* a, const T* b, T*
     const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
     for (int64_t s = 0; s < n; ++s)
       for (int64_t ch = lo; ch < hi; ++ch) {
-        const T a0 = a[ch], b0 = b[ch];
-        const T a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
-        const T a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
-        const T a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
+        T a0, a1, a2, a3, b0, b1, b2, b3;
+        channel_terms<T, K>(a, b, c, ch, a0, a1, a2, a3, b0, b1, b2, b3);
         double* v = acc.data() + (ch - lo) * (2 * K + 1);  // va[K], vb[K], gsum
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
           const int64_t c0 = chunk * CHUNK, len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
