@@ -2,6 +2,8 @@
 
 Read in the order a fit runs:
 
+- :mod:`~actlab.fit.host_memory`: first, the memory each training step frees is kept in the
+  process (glibc), so the next step does not fault it back in.
 - :mod:`~actlab.fit.preflight`: the checks before a run is created (tracking target and
   credentials, optimizer, accelerator).
 - :mod:`~actlab.fit.resume`: what ``--ckpt_path`` does (which checkpoint, which run).
