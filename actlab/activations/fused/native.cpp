@@ -22,6 +22,17 @@ namespace {
 
 constexpr int64_t BLOCK = 4096;  // positions per element block (its accumulators stay in L2)
 
+// Positions per element block: BLOCK on one thread; on several, at most BLOCK and as many blocks
+// as a multiple of the threads, so that each thread gets as many (004's second site, 3,872
+// positions, was one block, and at 2 threads one thread waited out every call). Each position's
+// sums run over the samples in the same order whatever the blocks, so results do not change.
+inline int64_t block_span(int64_t q, int threads) {
+  if (q <= 0 || threads <= 1) return BLOCK;
+  const int64_t blocks = ((q + BLOCK - 1) / BLOCK + threads - 1) / threads * threads;
+  const int64_t span = ((q + blocks - 1) / blocks + 15) / 16 * 16;  // whole vectors
+  return span < BLOCK ? span : BLOCK;
+}
+
 // sigmoid(d) = 1 / (1 + exp(-d)) in float without libm calls, so that loops vectorise:
 // t = exp(-|d|) in (0, 1] by Cody-Waite range reduction and a degree-6 polynomial (about 1 ulp;
 // its argument is clamped at -87, where t underflows), s = 1 / (1 + t) for d >= 0 and t / (1 + t)
@@ -101,10 +112,10 @@ template <typename T, int BASE, int K>
 void ab_forward_element_k(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t q,
                           int64_t k_, T offset, int threads) {
   const int64_t k = K > 0 ? K : k_;
-  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+  const int64_t span = block_span(q, threads), blocks = (q + span - 1) / span;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    const int64_t p0 = blk * span, len = q - p0 < span ? q - p0 : span;
     T shift[BLOCK];  // o * sum_i a_i per position
     for (int64_t p = 0; p < len; ++p) shift[p] = 0;
     for (int64_t i = 0; i < k; ++i)
@@ -209,10 +220,10 @@ void ab_backward_element_k(const T* grad, const T* x, const T* a, const T* b, T*
                            T* grad_a, T* grad_b, int64_t n, int64_t q, int64_t k_, T offset,
                            int threads) {
   const int64_t k = K > 0 ? K : k_;
-  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+  const int64_t span = block_span(q, threads), blocks = (q + span - 1) / span;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    const int64_t p0 = blk * span, len = q - p0 < span ? q - p0 : span;
     // accumulators over the batch: sum g * value and sum g * slope per term, and sum g
     std::vector<T> acc(static_cast<size_t>(2 * k + 1) * BLOCK, T(0));
     T* va = acc.data();
@@ -472,10 +483,10 @@ void ab_backward_channel(const T* grad, const T* x, const T* a, const T* b, T* g
 
 template <typename T>
 void prelu_forward_element(const T* x, const T* a, T* y, int64_t n, int64_t q, int threads) {
-  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+  const int64_t span = block_span(q, threads), blocks = (q + span - 1) / span;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    const int64_t p0 = blk * span, len = q - p0 < span ? q - p0 : span;
     for (int64_t s = 0; s < n; ++s) {
       const T* xs = x + s * q + p0;
       T* ys = y + s * q + p0;
@@ -491,10 +502,10 @@ void prelu_forward_element(const T* x, const T* a, T* y, int64_t n, int64_t q, i
 template <typename T>
 void prelu_backward_element(const T* grad, const T* x, const T* a, T* grad_x, T* grad_a,
                             int64_t n, int64_t q, int threads) {
-  const int64_t blocks = (q + BLOCK - 1) / BLOCK;
+  const int64_t span = block_span(q, threads), blocks = (q + span - 1) / span;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * q > 32768)
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t p0 = blk * BLOCK, len = q - p0 < BLOCK ? q - p0 : BLOCK;
+    const int64_t p0 = blk * span, len = q - p0 < span ? q - p0 : span;
     T acc[BLOCK];
     for (int64_t p = 0; p < len; ++p) acc[p] = 0;
     for (int64_t s = 0; s < n; ++s) {
