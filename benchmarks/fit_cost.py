@@ -17,7 +17,7 @@ fashion_mnist``), CPAF-ReLU per element, 2 epochs, one thread:
 
     python benchmarks/fit_cost.py
     python benchmarks/fit_cost.py --epochs 10 --activation prelu
-    python benchmarks/fit_cost.py --set --trainer.limit_train_batches=50
+    python benchmarks/fit_cost.py --set=--trainer.limit_train_batches=50
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
     from actlab.cli import main as actlab_main
+    from actlab.fit.host_memory import keep_freed_memory  # what the fit set (cached)
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ACTLAB_MLRUNS"] = str(Path(tmp) / "mlruns")
@@ -143,7 +144,7 @@ def main() -> None:
     faults, system = PhaseClock.step_faults
     print(
         f"per training step: {faults / steps:.0f} minor page faults, {system / steps * 1e3:.2f} "
-        f"ms system CPU (freed memory kept: {os.environ.get('ACTLAB_KEEP_FREED_MEMORY') != '0'})"
+        f"ms system CPU (freed memory kept: {keep_freed_memory()})"
     )
 
 

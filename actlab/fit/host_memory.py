@@ -20,6 +20,7 @@ tuned glibc's allocator through its own ``MALLOC_*_`` variables, nor with
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 #: glibc's ``mallopt`` parameters (malloc.h).
@@ -27,7 +28,7 @@ M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 #: what :func:`keep_freed_memory` sets: no block is mapped on its own (so none is unmapped when
 #: freed), the heap is never shrunk below 2 GiB of free top, and grows 64 MiB at a time.
 SETTINGS = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 64 * 2**20}
-#: glibc's own variables for the same settings; any of them set means the user chose.
+#: glibc's own settings of its allocator; any of them set means the user chose.
 GLIBC_VARIABLES = (
     "MALLOC_MMAP_MAX_",
     "MALLOC_TRIM_THRESHOLD_",
@@ -36,15 +37,11 @@ GLIBC_VARIABLES = (
     "GLIBC_TUNABLES",
 )
 
-_applied: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Set glibc's allocator to keep freed memory (see the module docstring), once per process;
     returns whether the settings are in force."""
-    if "done" in _applied:
-        return _applied["done"]
-    _applied["done"] = False
     if os.environ.get("ACTLAB_KEEP_FREED_MEMORY", "1") == "0":
         return False
     if any(name in os.environ for name in GLIBC_VARIABLES):
@@ -56,5 +53,4 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _applied["done"] = all(mallopt(param, value) == 1 for param, value in SETTINGS.items())
-    return _applied["done"]
+    return all(mallopt(param, value) == 1 for param, value in SETTINGS.items())

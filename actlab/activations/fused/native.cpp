@@ -37,10 +37,10 @@ inline int64_t block_span(int64_t q, int threads) {
 // t = exp(-|d|) in (0, 1] by Cody-Waite range reduction and a degree-6 polynomial (about 1 ulp;
 // its argument is clamped at -87, where t underflows), s = 1 / (1 + t) for d >= 0 and t / (1 + t)
 // below, and its slope s (1 - s) = t / (1 + t)^2 for either sign (no cancellation where s is
-// near 1). Exponentiating -|d| needs no upper clamp: with two clamps and the exponential of -d, GCC's
-// vector code for the element backward (two sigmoids per element, four samples in registers) ran
-// out of registers and took 3.8x the forward's time (7.6 ms on 004 §4.2's first site, now 2.8 ms
-// against a 2.1 ms forward). A NaN d gives NaN. Double: libm's exp, same formula.
+// near 1). Exponentiating -|d| needs no upper clamp: with two clamps and the exponential of -d,
+// GCC's vector code for the element backward (two sigmoids per element, four samples in
+// registers) ran out of registers and took 3.8x the forward's time (7.6 ms on 004 §4.2's first
+// site, now 2.8 ms against a 2.1 ms forward). A NaN d gives NaN. Double: libm's exp, same formula.
 inline void sigmoid_f(float d, float& s, float& slope) {
   float x = -std::fabs(d);
   x = x < -87.0f ? -87.0f : x;
@@ -79,30 +79,53 @@ inline void base_fn(T d, T& value, T& slope) {
 
 constexpr int ROWS = 4;  // samples per group in the element kernels
 
+// The K = 1..4 terms' parameters of one position or channel, in named members (no arrays: per-lane
+// arrays stop GCC vectorising the loops they are used in); unused terms are 0. Pass it by
+// reference: passed by value, GCC left sigmoid's element forward unvectorised (17 ms against 1.9
+// on 004 §4.2's first site).
+template <typename T>
+struct Terms {
+  T a0, a1, a2, a3, b0, b1, b2, b3;
+};
+
+// Terms at index `at` of (k, stride)-shaped a and b.
+template <typename T, int K>
+inline Terms<T> load_terms(const T* a, const T* b, int64_t stride, int64_t at) {
+  static_assert(K >= 1 && K <= 4, "K = 1..4");
+  return {a[at],
+          K > 1 ? a[stride + at] : T(0),
+          K > 2 ? a[2 * stride + at] : T(0),
+          K > 3 ? a[3 * stride + at] : T(0),
+          b[at],
+          K > 1 ? b[stride + at] : T(0),
+          K > 2 ? b[2 * stride + at] : T(0),
+          K > 3 ? b[3 * stride + at] : T(0)};
+}
+
+// out + sum_i a_i g(x - b_i) over the K terms.
+template <typename T, int BASE, int K>
+inline T forward_terms(T xv, const Terms<T>& t, T out) {
+  T value, slope;
+  base_fn<T, BASE>(xv - t.b0, value, slope);
+  out += t.a0 * value;
+  if constexpr (K > 1) base_fn<T, BASE>(xv - t.b1, value, slope), out += t.a1 * value;
+  if constexpr (K > 2) base_fn<T, BASE>(xv - t.b2, value, slope), out += t.a2 * value;
+  if constexpr (K > 3) base_fn<T, BASE>(xv - t.b3, value, slope), out += t.a3 * value;
+  return out;
+}
+
 // R samples (rows q apart) of one element block's forward for K = 1..4 terms: each position's
 // parameters loaded once for the group (one sample at a time, the relu base read 4 parameters per
 // input from L2 and took 2x the channel kernel's time).
 template <typename T, int BASE, int K, int R>
 inline void forward_rows_k(const T* x, const T* a, const T* b, const T* shift, T* y, int64_t q,
                            int64_t len) {
-  static_assert(K >= 1 && K <= 4, "K = 1..4");
 #pragma omp simd
   for (int64_t p = 0; p < len; ++p) {
-    const T a0 = a[p], b0 = b[p], sh = shift[p];
-    const T a1 = K > 1 ? a[q + p] : T(0), b1 = K > 1 ? b[q + p] : T(0);
-    const T a2 = K > 2 ? a[2 * q + p] : T(0), b2 = K > 2 ? b[2 * q + p] : T(0);
-    const T a3 = K > 3 ? a[3 * q + p] : T(0), b3 = K > 3 ? b[3 * q + p] : T(0);
+    const Terms<T> t = load_terms<T, K>(a, b, q, p);
+    const T sh = shift[p];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const T xv = x[r * q + p];
-      T value, slope, out = -sh;
-      base_fn<T, BASE>(xv - b0, value, slope);
-      out += a0 * value;
-      if constexpr (K > 1) base_fn<T, BASE>(xv - b1, value, slope), out += a1 * value;
-      if constexpr (K > 2) base_fn<T, BASE>(xv - b2, value, slope), out += a2 * value;
-      if constexpr (K > 3) base_fn<T, BASE>(xv - b3, value, slope), out += a3 * value;
-      y[r * q + p] = out;
-    }
+    for (int r = 0; r < R; ++r) y[r * q + p] = forward_terms<T, BASE, K>(x[r * q + p], t, -sh);
   }
 }
 
@@ -181,29 +204,34 @@ inline void backward_term(T xv, T gv, T ai, T bi, T& sum_a, T& sum_b, T& gx) {
   gx += ai * gslope;
 }
 
+// x's gradient over the K terms, sum_i a_i g g'(x - b_i); each term's g value and g slope added to
+// its sums (named registers, as the channel kernel's reduction clause needs them).
+template <typename T, int BASE, int K>
+inline T backward_terms(T xv, T gv, const Terms<T>& t, T& sa0, T& sa1, T& sa2, T& sa3, T& sb0,
+                        T& sb1, T& sb2, T& sb3) {
+  T gx = 0;
+  backward_term<T, BASE>(xv, gv, t.a0, t.b0, sa0, sb0, gx);
+  if constexpr (K > 1) backward_term<T, BASE>(xv, gv, t.a1, t.b1, sa1, sb1, gx);
+  if constexpr (K > 2) backward_term<T, BASE>(xv, gv, t.a2, t.b2, sa2, sb2, gx);
+  if constexpr (K > 3) backward_term<T, BASE>(xv, gv, t.a3, t.b3, sa3, sb3, gx);
+  return gx;
+}
+
 // R samples (rows q apart) of one element block for K = 1..4 terms, the accumulators in named
 // registers (no per-lane arrays: with those GCC does not vectorise sigmoid's exponential, whose
 // element backward then took 6.3 ms on 004 §4.2's first site against 1.8 ms for its forward).
 template <typename T, int BASE, int K, int R>
 inline void backward_rows_k(const T* grad, const T* x, const T* a, const T* b, T* grad_x, T* va,
                             T* vb, T* gsum, int64_t q, int64_t len) {
-  static_assert(K >= 1 && K <= 4, "K = 1..4");
 #pragma omp simd
   for (int64_t p = 0; p < len; ++p) {
     T sa0 = 0, sa1 = 0, sa2 = 0, sa3 = 0, sb0 = 0, sb1 = 0, sb2 = 0, sb3 = 0, sg = 0;
-    const T a0 = a[p], b0 = b[p];
-    const T a1 = K > 1 ? a[q + p] : T(0), b1 = K > 1 ? b[q + p] : T(0);
-    const T a2 = K > 2 ? a[2 * q + p] : T(0), b2 = K > 2 ? b[2 * q + p] : T(0);
-    const T a3 = K > 3 ? a[3 * q + p] : T(0), b3 = K > 3 ? b[3 * q + p] : T(0);
+    const Terms<T> t = load_terms<T, K>(a, b, q, p);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const T xv = x[r * q + p], gv = grad[r * q + p];
-      T gx = 0;
       sg += gv;
-      backward_term<T, BASE>(xv, gv, a0, b0, sa0, sb0, gx);
-      if constexpr (K > 1) backward_term<T, BASE>(xv, gv, a1, b1, sa1, sb1, gx);
-      if constexpr (K > 2) backward_term<T, BASE>(xv, gv, a2, b2, sa2, sb2, gx);
-      if constexpr (K > 3) backward_term<T, BASE>(xv, gv, a3, b3, sa3, sb3, gx);
+      const T gx = backward_terms<T, BASE, K>(xv, gv, t, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3);
       grad_x[r * q + p] = gx;
     }
     gsum[p] += sg;
@@ -281,7 +309,7 @@ void ab_backward_element(const T* grad, const T* x, const T* a, const T* b, T* g
 
 template <typename T, int BASE>
 void ab_forward_channel_any(const T* x, const T* a, const T* b, T* y, int64_t n, int64_t c,
-                        int64_t sz, int64_t k, T offset, int threads) {
+                            int64_t sz, int64_t k, T offset, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
   for (int64_t ch = 0; ch < c; ++ch) {
     T shift = 0;
@@ -307,8 +335,8 @@ void ab_forward_channel_any(const T* x, const T* a, const T* b, T* y, int64_t n,
 
 template <typename T, int BASE>
 void ab_backward_channel_any(const T* grad, const T* x, const T* a, const T* b, T* grad_x,
-                         T* grad_a, T* grad_b, int64_t n, int64_t c, int64_t sz, int64_t k,
-                         T offset, int threads) {
+                             T* grad_a, T* grad_b, int64_t n, int64_t c, int64_t sz, int64_t k,
+                             T offset, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * c * sz > 32768)
   for (int64_t ch = 0; ch < c; ++ch) {
     // partial sums over CHUNK positions in T, added up in double
@@ -359,16 +387,6 @@ inline void channel_range(int64_t c, int t, int nt, int64_t& lo, int64_t& hi) {
   hi = c * (t + 1) / nt;
 }
 
-// The K terms' parameters of channel ch (c apart) in named registers; unused ones are 0.
-template <typename T, int K>
-inline void channel_terms(const T* a, const T* b, int64_t c, int64_t ch, T& a0, T& a1, T& a2,
-                          T& a3, T& b0, T& b1, T& b2, T& b3) {
-  a0 = a[ch], b0 = b[ch];
-  a1 = K > 1 ? a[c + ch] : T(0), b1 = K > 1 ? b[c + ch] : T(0);
-  a2 = K > 2 ? a[2 * c + ch] : T(0), b2 = K > 2 ? b[2 * c + ch] : T(0);
-  a3 = K > 3 ? a[3 * c + ch] : T(0), b3 = K > 3 ? b[3 * c + ch] : T(0);
-}
-
 // Channel kernels for K = 1..4 terms: one pass over each row, the channel's parameters and the
 // row's sums in named registers (the generic ones above take a pass per term: CPAF-ReLU k=2's
 // channel backward took 1.8 ms on 004 §4.2's first site, now 0.6 ms).
@@ -382,21 +400,12 @@ void ab_forward_channel_k(const T* x, const T* a, const T* b, T* y, int64_t n, i
     channel_range(c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
     for (int64_t s = 0; s < n; ++s)
       for (int64_t ch = lo; ch < hi; ++ch) {
-        T a0, a1, a2, a3, b0, b1, b2, b3;
-        channel_terms<T, K>(a, b, c, ch, a0, a1, a2, a3, b0, b1, b2, b3);
-        const T shift = offset * (a0 + a1 + a2 + a3);
+        const Terms<T> t = load_terms<T, K>(a, b, c, ch);
+        const T shift = offset * (t.a0 + t.a1 + t.a2 + t.a3);
         const T* xs = x + (s * c + ch) * sz;
         T* ys = y + (s * c + ch) * sz;
 #pragma omp simd
-        for (int64_t p = 0; p < sz; ++p) {
-          T value, slope, out = -shift;
-          base_fn<T, BASE>(xs[p] - b0, value, slope);
-          out += a0 * value;
-          if constexpr (K > 1) base_fn<T, BASE>(xs[p] - b1, value, slope), out += a1 * value;
-          if constexpr (K > 2) base_fn<T, BASE>(xs[p] - b2, value, slope), out += a2 * value;
-          if constexpr (K > 3) base_fn<T, BASE>(xs[p] - b3, value, slope), out += a3 * value;
-          ys[p] = out;
-        }
+        for (int64_t p = 0; p < sz; ++p) ys[p] = forward_terms<T, BASE, K>(xs[p], t, -shift);
       }
   }
 }
@@ -416,8 +425,7 @@ void ab_backward_channel_k(const T* grad, const T* x, const T* a, const T* b, T*
     const int64_t chunks = (sz + CHUNK - 1) / CHUNK;
     for (int64_t s = 0; s < n; ++s)
       for (int64_t ch = lo; ch < hi; ++ch) {
-        T a0, a1, a2, a3, b0, b1, b2, b3;
-        channel_terms<T, K>(a, b, c, ch, a0, a1, a2, a3, b0, b1, b2, b3);
+        const Terms<T> t = load_terms<T, K>(a, b, c, ch);
         double* v = acc.data() + (ch - lo) * (2 * K + 1);  // va[K], vb[K], gsum
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
           const int64_t c0 = chunk * CHUNK, len = sz - c0 < CHUNK ? sz - c0 : CHUNK;
@@ -428,12 +436,9 @@ void ab_backward_channel_k(const T* grad, const T* x, const T* a, const T* b, T*
 #pragma omp simd reduction(+ : sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, sg)
           for (int64_t p = 0; p < len; ++p) {
             const T xv = xs[p], gv = gs[p];
-            T gx = 0;
             sg += gv;
-            backward_term<T, BASE>(xv, gv, a0, b0, sa0, sb0, gx);
-            if constexpr (K > 1) backward_term<T, BASE>(xv, gv, a1, b1, sa1, sb1, gx);
-            if constexpr (K > 2) backward_term<T, BASE>(xv, gv, a2, b2, sa2, sb2, gx);
-            if constexpr (K > 3) backward_term<T, BASE>(xv, gv, a3, b3, sa3, sb3, gx);
+            const T gx =
+                backward_terms<T, BASE, K>(xv, gv, t, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3);
             gxs[p] = gx;
           }
           const T sums[8] = {sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3};
