@@ -4,7 +4,8 @@
 store about its run: an unfinished run is continued in place (held by this fit, so a second fit
 cannot write it at the same time); a FINISHED run, a checkpoint older than its run's
 ``last.ckpt``, a deleted run or a run in another store start a new run from the weights
-(``continued_from`` names where they came from). :func:`checkpoint_to_evaluate` is the same
+(``continued_from`` names where they came from); a store that refuses the login or fails
+to answer stops the fit before training. :func:`checkpoint_to_evaluate` is the same
 choice for ``validate``/``test``. :func:`clear_error` moves a resumed run's earlier ``error``
 tag to :data:`PREVIOUS_ERROR_TAG` when it ends FINISHED.
 """
@@ -55,11 +56,16 @@ class ResumePlan:
 
 def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
     """``(status, name)`` of a run; ``("UNKNOWN", "")`` when the server cannot be reached,
-    ``None`` when the store has no such run."""
+    ``None`` when the store has no such run (or has it in the trash).
+
+    Raises:
+        CheckpointError: the store answered with anything else (a refused login, a server
+            error): which run the fit continues cannot be known, so it does not start.
+    """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from actlab.tracking.resilience import http_settings, is_outage, is_pending_run_id
+    from actlab.tracking.resilience import http_settings, is_outage, is_pending_run_id, stop_reason
 
     if is_pending_run_id(run_id):
         return "UNKNOWN", ""
@@ -69,7 +75,15 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
     except MlflowException as err:
         if is_outage(err):
             return "UNKNOWN", ""
-        return None
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        reason = stop_reason(err) or f"{type(err).__name__}: {first}"
+        msg = (
+            f"--ckpt_path: cannot tell whether the checkpoint's run {run_id} can be continued, "
+            f"{redact_credentials(tracking_uri)} answered: {reason}"
+        )
+        raise CheckpointError(msg) from err
     except Exception as err:  # noqa: BLE001 - an unreachable server is not fatal here
         if is_outage(err):
             return "UNKNOWN", ""

@@ -145,3 +145,69 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert steps == list(range(epochs)), (key, steps, f"seed {seed}")
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test/acc")] == [epochs]
+
+
+# -- what the store answers about the checkpoint's run ------------------------------------------
+
+
+def refuse_get_run(monkeypatch: pytest.MonkeyPatch, err: Exception) -> None:
+    from mlflow.tracking import MlflowClient
+
+    def get_run(self, run_id: str):
+        raise err
+
+    monkeypatch.setattr(MlflowClient, "get_run", get_run)
+
+
+def test_a_run_the_store_does_not_have_starts_a_new_run(tmp_path: Path) -> None:
+    from actlab.fit.resume import run_info
+
+    assert run_info("0123456789abcdef0123456789abcdef", f"sqlite:///{tmp_path}/a.db") is None
+
+
+def test_a_refused_login_or_a_server_error_is_one_line_not_a_new_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlflow.exceptions import MlflowException, RestException
+    from mlflow.protos.databricks_pb2 import UNAUTHENTICATED
+
+    from actlab.fit.checkpoints import CheckpointError
+    from actlab.fit.resume import run_info
+
+    uri = "http://admin:s3cret@127.0.0.1:5000"
+    text = "API request to endpoint /api/2.0/mlflow/runs/get failed with error code 401 != 200"
+    refuse_get_run(monkeypatch, MlflowException(text, error_code=UNAUTHENTICATED))
+    with pytest.raises(CheckpointError) as refused:
+        run_info("abc", uri)
+    line = str(refused.value)
+    assert "\n" not in line and "s3cret" not in line
+    assert line.startswith("--ckpt_path: cannot tell whether the checkpoint's run abc can be")
+    assert "server refused the login: HTTP 401 Unauthorized (set MLFLOW_TRACKING_USERNAME" in line
+
+    refuse_get_run(monkeypatch, RestException({"error_code": "INTERNAL_ERROR", "message": "db\nx"}))
+    with pytest.raises(CheckpointError, match=r"answered: RestException: INTERNAL_ERROR: db$"):
+        run_info("abc", uri)
+
+    refuse_get_run(monkeypatch, MlflowException("API request to endpoint failed: Max retries"))
+    assert run_info("abc", uri) == ("UNKNOWN", "")  # unreachable: the spool keeps the writes
+
+
+def test_ckpt_last_with_a_refused_login_stops_before_training(
+    mlruns: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import UNAUTHENTICATED
+
+    crash = ["--trainer.callbacks+=tests.tracking.helpers.FailAfterSteps"]
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", *crash,
+                       "--trainer.callbacks.init_args.steps", "14"]) == 70  # fmt: skip
+    (failed,) = all_runs(tracking_uri(mlruns))
+    capsys.readouterr()
+    refuse_get_run(monkeypatch, MlflowException("refused", error_code=UNAUTHENTICATED))
+    assert run_actlab([*ONE_EPOCH, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 2
+    (line,) = error_lines(capsys.readouterr().err)
+    assert f"run {failed.info.run_id} can be continued" in line and "HTTP 401" in line
+    monkeypatch.undo()
+    (after,) = all_runs(tracking_uri(mlruns))  # no new run, the failed one as it was
+    assert after.info.run_id == failed.info.run_id and after.info.status == "FAILED"
+    assert after.data.metrics == failed.data.metrics
