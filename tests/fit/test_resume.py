@@ -93,11 +93,13 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
     seed = int(os.environ.get("ACTLAB_SOAK_SEED") or random.SystemRandom().randrange(2**32))
     print(f"soak seed {seed}: replay with ACTLAB_SOAK_SEED={seed}")
     rng = random.Random(seed)
-    # enough epochs that three kills cannot reach the end: each round advances at most two
-    # last.ckpt writes and 1.5 of the shortest epoch seen, and a loaded machine (CI runs the
-    # suite on two workers) can make one epoch take ten times another: with 8 epochs a round's
-    # 1.5 s delay, from a first interval of 1 s, outlasted the fit's last fast epochs
-    epochs = 30
+    # Every epoch lasts at least `floor` seconds (tests.tracking.helpers.SlowSteps) and each kill
+    # comes at most 1.5 floors after a last.ckpt write, so a round ends at most one epoch after
+    # the write it waits for, whatever the machine's load: three rounds cannot train more than
+    # 6 of the 12 epochs. (A delay scaled by a measured epoch could: on a loaded machine a 1 s
+    # first epoch made a 1.52 s delay outlast the last of 8 fast epochs, and the run had
+    # FINISHED when it was killed.)
+    floor, epochs = 0.6, 12
     mlruns = tmp_path / "mlruns"
     env = {
         **os.environ,
@@ -105,19 +107,16 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
         "ACTLAB_MLRUNS": str(mlruns),
         "MLFLOW_TRACKING_URI": "",
     }
-    args = [*ONE_EPOCH, "--trainer.max_epochs", str(epochs)]
-    epoch_seconds = float("inf")
+    args = [*ONE_EPOCH, "--trainer.max_epochs", str(epochs),
+            "--trainer.callbacks+=tests.tracking.helpers.SlowSteps",
+            "--trainer.callbacks.init_args.epoch_seconds", str(floor)]  # fmt: skip
     for kill_round in range(3):
         resume = [] if kill_round == 0 else ["--ckpt_path", "last"]
         started = time.time()
         with process_group([sys.executable, "-m", "actlab", *args, *resume], env=env, cwd=tmp_path,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
-            written = wait_for_last_ckpt(mlruns, started, proc)
-            # one epoch: the shortest interval between two consecutive last.ckpt writes seen
-            # so far (the first may carry a loaded machine's pause)
-            latest = wait_for_last_ckpt(mlruns, written, proc)
-            epoch_seconds = min(epoch_seconds, latest - written)
-            delay = rng.uniform(0, 1.5 * epoch_seconds)
+            wait_for_last_ckpt(mlruns, started, proc)
+            delay = rng.uniform(0, 1.5 * floor)
             print(f"round {kill_round}: kill -9 {delay:.2f} s after a last.ckpt write")
             time.sleep(delay)
             os.killpg(proc.pid, signal.SIGKILL)
@@ -144,6 +143,8 @@ def test_soak_kill_9_at_random_points_then_resume_logs_every_epoch_once(tmp_path
     ):
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert steps == list(range(epochs)), (key, steps, f"seed {seed}")
+    epoch_times = client.get_metric_history(run.info.run_id, "time/epoch_seconds")
+    assert min(m.value for m in epoch_times) >= floor  # the bound above holds
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test/acc")] == [epochs]
 
 

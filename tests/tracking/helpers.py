@@ -65,6 +65,17 @@ class SlowEpochs(Callback):
         time.sleep(self.seconds)
 
 
+class SlowSteps(Callback):
+    """Make every training epoch last at least ``epoch_seconds``, the sleep spread over its
+    training steps (validation, checkpoints and logging keep their own time)."""
+
+    def __init__(self, epoch_seconds: float = 0.5) -> None:
+        self.epoch_seconds = epoch_seconds
+
+    def on_train_batch_end(self, trainer: Trainer, *args: object) -> None:
+        time.sleep(self.epoch_seconds / max(1, int(trainer.num_training_batches)))
+
+
 class KillAtEpochEnd(Callback):
     """SIGKILL the process at the end of training epoch ``epoch``, in the window after
     ``last.ckpt`` is written and before Lightning logs the epoch's train metrics."""
