@@ -65,7 +65,13 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from actlab.tracking.resilience import http_settings, is_outage, is_pending_run_id, stop_reason
+    from actlab.tracking.resilience import (
+        error_line,
+        http_settings,
+        is_outage,
+        is_pending_run_id,
+        stop_reason,
+    )
 
     if is_pending_run_id(run_id):
         return "UNKNOWN", ""
@@ -77,8 +83,7 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
             return "UNKNOWN", ""
         if err.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
-        first = (str(err).strip().splitlines() or [""])[0][:300]
-        reason = stop_reason(err) or f"{type(err).__name__}: {first}"
+        reason = stop_reason(err) or error_line(err)
         msg = (
             f"--ckpt_path: cannot tell whether the checkpoint's run {run_id} can be continued, "
             f"{redact_credentials(tracking_uri)} answered: {reason}"

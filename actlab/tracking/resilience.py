@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actlab.errors import first_line
 from actlab.tracking.store import redact_credentials, spool_dir
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ class Spool:
                     try:
                         run_id = create_run(client, **kwargs)
                     except Exception as err:  # noqa: BLE001 - keep everything until it works
-                        reason = stop_reason(err) or f"cannot create the run: {_one_line(err)}"
+                        reason = stop_reason(err) or f"cannot create the run: {error_line(err)}"
                         break
                     ids.set(self.run_id, run_id)
                     log.info("created run %s for %s", run_id, self.run_id)
@@ -420,7 +421,7 @@ class Spool:
                 reason = stop_reason(err)
                 if reason is not None:
                     break
-                rejected.append({**record, "error": _one_line(err)})
+                rejected.append({**record, "error": error_line(err)})
             sent += 1
         if rejected:
             self._reject(rejected)
@@ -451,9 +452,10 @@ class Spool:
 PATH_ARGS = {"log_artifact": ("local_path",), "log_artifacts": ("local_dir",)}
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+def error_line(err: BaseException) -> str:
+    """``"RestException: INTERNAL_ERROR: ..."``: an error's type and the first line of its text
+    (at most 300 characters), for a one-line message."""
+    return f"{type(err).__name__}: {first_line(err)}"[:300]
 
 
 class ResilientClient:
