@@ -26,6 +26,7 @@ from actlab.cli import fail
 from actlab.cli.errors import ActlabArgumentParser, parsing
 from actlab.cli.quiet import quiet_third_party
 from actlab.cli.summary import print_summary
+from actlab.config_keys import flat_config
 from actlab.data import ActlabDataModule
 from actlab.distributed import WORLD_SIZE_TAG, guard_launch
 from actlab.errors import ActlabError
@@ -51,7 +52,7 @@ from actlab.fit.resume import (
 from actlab.sweep.spec import resolved_hash
 from actlab.tasks import ClassificationModule
 from actlab.tracking.callback import TrackingCallback
-from actlab.tracking.config import MLflowSaveConfigCallback, flatten_config
+from actlab.tracking.config import MLflowSaveConfigCallback
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.store import (
     check_experiment_name,
@@ -119,7 +120,7 @@ class ActlabCLI(LightningCLI):
         if self._experiment is not None:
             check_experiment_name(self._experiment)  # before the store is created
             ensure_store(uri or default_tracking_uri())
-        self._fit_config = fit_config(flatten_config(config.as_dict()))
+        self._fit_config = fit_config(flat_config(config.as_dict()))
         self._config_hash = resolved_hash(config.as_dict())
         ckpt_path = config.get("ckpt_path")
         if ckpt_path is None or ckpt_path in LIGHTNING_CKPT_NAMES:

@@ -40,6 +40,7 @@ LAST_PATTERNS = ("last.ckpt", "last-v*.ckpt")
 #: Flat config keys (``fnmatch`` patterns) a resumed fit may change: how long, where and how
 #: visibly it trains, and what is recorded, not what is trained.
 RESUME_ONLY_KEYS = (
+    "config",  # the --config files it was read from: what they hold is in the other keys
     "ckpt_path",
     "trainer.max_epochs",
     "trainer.max_steps",

@@ -27,12 +27,12 @@ from typing import Any
 
 import yaml
 
+from actlab.config_keys import flat_config
 from actlab.errors import ActlabError
 from actlab.sweep.spec import (
     REPLICATE_KEYS,
     RunSpec,
     SweepSpec,
-    flat_config,
     replicate_of,
     resolved_hash,
 )

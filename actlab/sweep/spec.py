@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from actlab import yamlfile
+from actlab.config_keys import flat_config
 from actlab.errors import ActlabError, unknown_name_message
 from actlab.tracking.naming import description_from, header_comment
 
@@ -177,24 +178,6 @@ REPLICATE_KEYS = ("seed_everything", "data.seed", "data.fold")
 #: Flat keys (``fnmatch`` patterns) of a resolved config that only name or record a run, or say
 #: where a config came from: not part of its configuration.
 NOT_CONFIG_KEYS = ("config", "subcommand", "ckpt_path", "trainer.logger", "trainer.logger.*")
-
-
-def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"class_path": X, "init_args": {"b": 1}}}`` -> ``{"a.class_path": X, "a.b": 1}``;
-    jsonargparse's ``__path__`` entries (where an included file was found) are dropped."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if key == "__path__":
-            continue
-        if key == "init_args" and isinstance(value, dict):
-            flat.update(flat_config(value, prefix))
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flat_config(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _canonical_number(value: Any) -> Any:

@@ -21,37 +21,15 @@ from typing import Any
 from lightning import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
+from actlab.config_keys import flat_config
 from actlab.tracking.mlflow import actlab_logger
 from actlab.tracking.naming import dataset_inputs
 from actlab.tracking.tracked import provenance_of, tracked
 
-#: Top-level config keys that are not hyperparameters.
-_SKIP_KEYS = {"config", "subcommand"}
 #: Config sections logged with all their options.
 PARAM_SECTIONS = ("model", "data", "tracking")
 #: Trainer options never logged as params (the logger is where the params go).
 SKIP_TRAINER_KEYS = ("logger",)
-
-
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten a nested config to dotted keys, dropping jsonargparse's ``init_args`` level.
-
-    ``{"model": {"class_path": "X", "init_args": {"lr": 1}}}`` becomes
-    ``{"model.class_path": "X", "model.lr": 1}``.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if not prefix and key in _SKIP_KEYS:
-            continue
-        if key == "init_args" and isinstance(value, Mapping):
-            flat.update(flatten_config(value, prefix))
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_config(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 @functools.cache
@@ -94,12 +72,12 @@ def run_params(config: Mapping[str, Any], model: Any = None) -> dict[str, Any]:
         params["seed_everything"] = config["seed_everything"]
     for section in PARAM_SECTIONS:
         if config.get(section) is not None:
-            params.update(flatten_config({section: config[section]}))
+            params.update(flat_config({section: config[section]}))
     defaults = trainer_defaults()
     for key, value in (config.get("trainer") or {}).items():
         if key in SKIP_TRAINER_KEYS or (key in defaults and value == defaults[key]):
             continue
-        params.update(flatten_config({"trainer": {key: value}}))
+        params.update(flat_config({"trainer": {key: value}}))
     if model is not None:
         params.update(used_model_params(model))
     return params

@@ -200,7 +200,7 @@ LIGHT = ["actlab/report/command.py", "actlab/report/load.py", "actlab/report/tab
          "actlab/cli/parsing.py", "actlab/cli/sync.py", "actlab/cli/config_files.py",
          "actlab/report/stats.py", "actlab/sweep/spec.py", "actlab/yamlfile.py",
          "actlab/cli/early_options.py", "actlab/cli/packaged_configs.py",
-         "actlab/tracking/tracked.py", "actlab/cli/argv.py"]  # fmt: skip
+         "actlab/tracking/tracked.py", "actlab/cli/argv.py", "actlab/config_keys.py"]  # fmt: skip
 HEAVY = ("torch", "lightning", "timm", "matplotlib", "numpy")
 
 
