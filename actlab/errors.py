@@ -59,3 +59,9 @@ def first_line(text: object, default: str = "") -> str:
     """The first line of ``text`` (an exception's message), stripped; ``default`` when empty."""
     stripped = str(text).strip()
     return stripped.splitlines()[0] if stripped else default
+
+
+def error_line(err: BaseException) -> str:
+    """``"RestException: INTERNAL_ERROR: ..."``: an error's type and the first line of its text
+    (at most 300 characters), for a one-line message."""
+    return f"{type(err).__name__}: {first_line(err)}"[:300]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actlab.errors import error_line
 from actlab.fit.checkpoints import (
     LAST_PATTERNS,
     Checkpoint,
@@ -65,13 +66,7 @@ def run_info(run_id: str, tracking_uri: str) -> tuple[str, str] | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from actlab.tracking.resilience import (
-        error_line,
-        http_settings,
-        is_outage,
-        is_pending_run_id,
-        stop_reason,
-    )
+    from actlab.tracking.resilience import http_settings, is_outage, is_pending_run_id, stop_reason
 
     if is_pending_run_id(run_id):
         return "UNKNOWN", ""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actlab.errors import first_line
+from actlab.errors import error_line
 from actlab.tracking.store import redact_credentials, spool_dir
 
 log = logging.getLogger(__name__)
@@ -450,12 +450,6 @@ class Spool:
 
 #: Arguments of spooled calls that are file paths relative to the spool folder.
 PATH_ARGS = {"log_artifact": ("local_path",), "log_artifacts": ("local_dir",)}
-
-
-def error_line(err: BaseException) -> str:
-    """``"RestException: INTERNAL_ERROR: ..."``: an error's type and the first line of its text
-    (at most 300 characters), for a one-line message."""
-    return f"{type(err).__name__}: {first_line(err)}"[:300]
 
 
 class ResilientClient:
